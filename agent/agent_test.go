@@ -1,0 +1,438 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/rollcall/rollcall/discovery"
+	"github.com/rollcall/rollcall/gpio"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// testCluster is a few in-process agents on loopback sharing one broker and
+// one UDP port, as the demo runs them.
+type testCluster struct {
+	t      *testing.T
+	broker string
+	port   int
+	dir    string
+	agents map[string]*running
+}
+
+type running struct {
+	agent  *Agent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newTestCluster(t *testing.T, broker string) *testCluster {
+	t.Helper()
+	port, err := freeUDPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCluster{t: t, broker: broker, port: port, dir: t.TempDir(), agents: map[string]*running{}}
+	t.Cleanup(func() {
+		for name := range c.agents {
+			c.stop(name)
+		}
+	})
+	return c
+}
+
+func (c *testCluster) config(host string) Config {
+	cfg := Config{
+		Host:      host,
+		StateDir:  filepath.Join(c.dir, host),
+		Sim:       true,
+		MQTT:      MQTTConfig{Broker: c.broker, Keepalive: 2 * time.Second},
+		Discovery: DiscoveryConfig{Port: c.port, Interfaces: []string{"lo"}},
+		GPIO: gpio.Config{
+			Output: []gpio.OutputPin{{Name: "pump_drive", Pin: 25}, {Name: "lamp", Pin: 23}},
+			Input:  []gpio.InputPin{{Name: "float_switch", Pin: 17, Pull: "down"}, {Name: "button", Pin: 22, Pull: "down"}},
+		},
+	}
+	cfg.Defaults()
+	return cfg
+}
+
+// start runs an agent until the test ends or stop is called, and waits
+// until its retained status says online.
+func (c *testCluster) start(cfg Config) *Agent {
+	c.t.Helper()
+	a, err := New(cfg, testLogger(c.t).With("host", cfg.Host))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{agent: a, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := a.Run(ctx); err != nil {
+			c.t.Errorf("agent %s: %v", cfg.Host, err)
+		}
+	}()
+	c.agents[cfg.Host+"/"+a.Machine()] = r
+	select {
+	case <-a.Ready():
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("agent %s not ready", cfg.Host)
+	}
+	waitFor(c.t, 10*time.Second, "agent "+cfg.Host+" connected", a.session.Connected)
+	return a
+}
+
+func (c *testCluster) stop(key string) {
+	r := c.agents[key]
+	if r == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	delete(c.agents, key)
+}
+
+func (c *testCluster) sweepConfig() Config {
+	cfg := c.config("sweeper")
+	return cfg
+}
+
+func (c *testCluster) sweep(opts SweepOptions) discovery.Inventory {
+	c.t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	inv, err := Sweep(context.Background(), c.sweepConfig(), opts, testLogger(c.t))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return inv
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func embeddedBroker(t *testing.T) *Broker {
+	t.Helper()
+	b, err := StartBroker("127.0.0.1:0", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// mosquitto starts a real mosquitto on a free loopback port.
+func mosquitto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, e := os.Stat(p); e == nil {
+				bin, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("mosquitto is not installed (.ci/run installs it)")
+		}
+		t.Skip("mosquitto is not installed: apt-get install mosquitto")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().(*net.TCPAddr)
+	l.Close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", addr.Port)), 0o644)
+	cmd := exec.Command(bin, "-c", conf)
+	logf, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 5*time.Second, "mosquitto listening", func() bool {
+		c, err := net.Dial("tcp", addr.String())
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return "tcp://" + addr.String()
+}
+
+func checkSweep(t *testing.T, inv discovery.Inventory, hosts ...string) {
+	t.Helper()
+	if !inv.Complete || len(inv.Missing) > 0 {
+		t.Errorf("sweep incomplete: complete=%v missing=%v", inv.Complete, inv.Missing)
+	}
+	var got []string
+	for _, h := range inv.Hosts {
+		got = append(got, h.Hostname)
+		if h.IPAddr != "127.0.0.1" {
+			t.Errorf("host %s: ipaddr %q, want 127.0.0.1", h.Hostname, h.IPAddr)
+		}
+		var fns []string
+		for _, s := range h.Services {
+			fns = append(fns, s.Function)
+			if s.Function == "gpio" && (len(s.Inputs) != 2 || len(s.Outputs) != 2 || s.Setup != h.Hostname+"/gpio/setup") {
+				t.Errorf("host %s gpio: inputs %v outputs %v setup %q", h.Hostname, s.Inputs, s.Outputs, s.Setup)
+			}
+		}
+		if !slices.Contains(fns, "gpio") {
+			t.Errorf("host %s: services %v lack gpio", h.Hostname, fns)
+		}
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, hosts) {
+		t.Errorf("hosts %v, want %v", got, hosts)
+	}
+}
+
+func TestSweepEmbeddedBroker(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	for _, h := range []string{"pi1", "pi2", "pi3"} {
+		c.start(c.config(h))
+	}
+	inv := c.sweep(SweepOptions{Expect: 3})
+	checkSweep(t, inv, "pi1", "pi2", "pi3")
+
+	ci, err := ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ci.Hosts) != 3 {
+		t.Fatalf("inventory has %d hosts, want 3: %+v", len(ci.Hosts), ci.Hosts)
+	}
+	for _, h := range ci.Hosts {
+		if h.Status != "online" || h.Description == nil || len(h.Description.Services) != 1 || h.Description.Machine == "" {
+			t.Errorf("inventory host %+v", h)
+		}
+	}
+	if ci.LastSweep == nil || ci.LastSweep.ID != inv.ID {
+		t.Errorf("inventory's last sweep %+v, want sweep %d", ci.LastSweep, inv.ID)
+	}
+}
+
+func TestSweepMosquitto(t *testing.T) {
+	c := newTestCluster(t, mosquitto(t))
+	for _, h := range []string{"pi1", "pi2"} {
+		c.start(c.config(h))
+	}
+	checkSweep(t, c.sweep(SweepOptions{Expect: 2}), "pi1", "pi2")
+	// The retained inventory now lists both as online: a sweep with no
+	// --expect still waits for both.
+	checkSweep(t, c.sweep(SweepOptions{}), "pi1", "pi2")
+}
+
+// TestExternalClient answers reports the way the README tells any MQTT
+// client to, with nothing of rollcall's code: it must appear in the sweep
+// like a built-in service.
+func TestExternalClient(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	c.start(c.config("pi1"))
+
+	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("display-driver")
+	cl := paho.NewClient(o)
+	if tk := cl.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatal("external client connect:", tk.Error())
+	}
+	defer cl.Disconnect(0)
+	tk := cl.Subscribe("/udp/report", 0, func(cl paho.Client, m paho.Message) {
+		var report map[string]any
+		if json.Unmarshal(m.Payload(), &report) != nil || report["hostname"] != "pi1" {
+			return
+		}
+		report["function"] = "display_driver"
+		report["inputs"] = []map[string]string{{"name": "text", "topic": "pi1/display/text", "type": "string"}}
+		report["outputs"] = []any{}
+		report["control"] = "pi1/display/control"
+		report["setup"] = "pi1/display/setup"
+		report["get"] = "pi1/display/get"
+		b, _ := json.Marshal(report)
+		cl.Publish(report["topic"].(string), 0, false, b)
+	})
+	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatal("external client subscribe:", tk.Error())
+	}
+	inv := c.sweep(SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
+	if len(inv.Hosts) != 1 {
+		t.Fatalf("hosts: %+v", inv.Hosts)
+	}
+	var fns []string
+	for _, s := range inv.Hosts[0].Services {
+		fns = append(fns, s.Function)
+		if s.Function == "display_driver" && (len(s.Inputs) != 1 || s.Inputs[0].Topic != "pi1/display/text" || s.Control != "pi1/display/control") {
+			t.Errorf("display_driver answer: %+v", s)
+		}
+	}
+	slices.Sort(fns)
+	if !slices.Equal(fns, []string{"display_driver", "gpio"}) {
+		t.Errorf("services of pi1: %v, want display_driver and gpio", fns)
+	}
+}
+
+// TestHostnameConflict: two machines both called raspberrypi are reported,
+// never merged.
+func TestHostnameConflict(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	a1 := c.start(c.config("raspberrypi"))
+	cfg := c.config("raspberrypi")
+	cfg.StateDir = filepath.Join(c.dir, "second-card")
+	a2 := c.start(cfg)
+	inv := c.sweep(SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
+	if len(inv.Conflicts) != 1 || inv.Conflicts[0].Hostname != "raspberrypi" {
+		t.Fatalf("conflicts %+v, want raspberrypi", inv.Conflicts)
+	}
+	ms := inv.Conflicts[0].Machines
+	slices.Sort(ms)
+	want := []string{a1.Machine(), a2.Machine()}
+	slices.Sort(want)
+	if !slices.Equal(ms, want) {
+		t.Errorf("conflict machines %v, want %v", ms, want)
+	}
+	if len(inv.Hosts) != 2 {
+		t.Errorf("sweep lists %d hosts, want both machines", len(inv.Hosts))
+	}
+	waitFor(t, 5*time.Second, "inventory to show the conflict", func() bool {
+		ci, err := ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+		return err == nil && len(ci.Conflicts) == 1 && len(ci.Conflicts[0].Machines) == 2
+	})
+}
+
+// TestStatusAndReconnect: a clean stop says offline; a broker that comes
+// back empty gets the retained status and description again; the
+// description version only goes up, across restarts too.
+func TestStatusAndReconnect(t *testing.T) {
+	b := embeddedBroker(t)
+	addr := b.Addr().String()
+	c := newTestCluster(t, b.URL())
+	cfg := c.config("pi1")
+	a := c.start(cfg)
+	read := func() HostState {
+		ci, err := ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+		if err != nil || len(ci.Hosts) != 1 {
+			return HostState{}
+		}
+		return ci.Hosts[0]
+	}
+	waitFor(t, 5*time.Second, "pi1 online with a description", func() bool {
+		h := read()
+		return h.Status == "online" && h.Description != nil
+	})
+	v1 := read().Description.Version
+
+	// The broker restarts with nothing retained.
+	b.Close()
+	b2, err := StartBroker(addr, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b2.Close() })
+	waitFor(t, 15*time.Second, "pi1 to republish after reconnect", func() bool {
+		h := read()
+		return h.Status == "online" && h.Description != nil && h.Description.Machine == a.Machine()
+	})
+
+	// <host>/get makes it republish on demand.
+	got := make(chan struct{}, 4)
+	s, err := client(context.Background(), c.sweepConfig(), "test", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close("", nil)
+	var once sync.Once
+	s.Subscribe("pi1/description", func(string, []byte) { once.Do(func() {}); got <- struct{}{} })
+	<-got // the retained one
+	s.Publish("pi1/get", 1, false, nil)
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pi1/get did not republish the description")
+	}
+
+	c.stop("pi1/" + a.Machine())
+	waitFor(t, 5*time.Second, "pi1 offline after a clean stop", func() bool { return read().Status == "offline" })
+
+	c.start(cfg)
+	waitFor(t, 5*time.Second, "pi1 back online", func() bool { return read().Status == "online" })
+	if h := read(); h.Description == nil || h.Description.Version <= v1 || h.Description.Machine != a.Machine() {
+		t.Errorf("after restart: %+v, want version > %d and machine %s", h.Description, v1, a.Machine())
+	}
+}
+
+// TestSignedProbes: with a key, a signed sweep finds the host and an
+// unsigned one does not.
+func TestSignedProbes(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	cfg := c.config("pi1")
+	cfg.Discovery.Key = "0123456789abcdef-shared"
+	c.start(cfg)
+
+	signed := c.sweepConfig()
+	signed.Discovery.Key = cfg.Discovery.Key
+	inv, err := Sweep(context.Background(), signed, SweepOptions{Hosts: []string{"pi1"}, Timeout: 3 * time.Second}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Hosts) != 1 || len(inv.Missing) != 0 {
+		t.Fatalf("signed sweep: hosts %+v missing %v", inv.Hosts, inv.Missing)
+	}
+	inv = c.sweep(SweepOptions{Hosts: []string{"pi1"}, Timeout: 500 * time.Millisecond, NoRetained: true})
+	if len(inv.Hosts) != 1 || inv.Hosts[0].Status != discovery.StatusMissing || !slices.Equal(inv.Missing, []string{"pi1"}) {
+		t.Fatalf("unsigned sweep: hosts %+v missing %v, want pi1 missing", inv.Hosts, inv.Missing)
+	}
+}
+
+func TestMissingHostNamed(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	c.start(c.config("pi1"))
+	inv := c.sweep(SweepOptions{Hosts: []string{"pi1", "ghost"}, Timeout: 400 * time.Millisecond})
+	if !slices.Equal(inv.Missing, []string{"ghost"}) {
+		t.Errorf("missing %v, want [ghost]", inv.Missing)
+	}
+	if inv.Probes < 2 {
+		t.Errorf("probes %d: a missing host should cause retransmissions", inv.Probes)
+	}
+	if !strings.Contains(fmt.Sprint(inv.Hosts), "pi1") {
+		t.Errorf("pi1 not in %+v", inv.Hosts)
+	}
+}

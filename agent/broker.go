@@ -1,0 +1,61 @@
+package agent
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is the embedded MQTT broker, for a host (or a small cluster) with
+// no broker of its own.
+type Broker struct {
+	srv   *mqtt.Server
+	addr  net.Addr
+	close sync.Once
+	err   error
+}
+
+// StartBroker listens on addr ("127.0.0.1:1883", ":0" for any free port) and
+// serves until Close.
+func StartBroker(addr string, log *slog.Logger) (*Broker, error) {
+	// Listen ourselves so ":0" works and the bound address is known.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "broker")})
+	// Anyone who can reach the port may connect, like mosquitto's
+	// allow_anonymous; bind it to loopback or a trusted LAN.
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	tcp := listeners.NewNet("rollcall", ln)
+	if err := srv.AddListener(tcp); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	if err := srv.Serve(); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	return &Broker{srv: srv, addr: ln.Addr()}, nil
+}
+
+// Addr is the address the broker listens on.
+func (b *Broker) Addr() net.Addr { return b.addr }
+
+// URL is the broker's tcp:// URL.
+func (b *Broker) URL() string { return "tcp://" + b.addr.String() }
+
+// Close stops the broker and drops its clients. It may be called twice
+// (mochi's own Close panics on a second call).
+func (b *Broker) Close() error {
+	b.close.Do(func() { b.err = b.srv.Close() })
+	return b.err
+}

@@ -1,0 +1,269 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/rollcall/rollcall/services"
+)
+
+// Session is the host's one MQTT session. It reconnects on its own, renews
+// every subscription after a reconnect and calls OnConnect so the agent can
+// republish its retained state. Handlers of one subscription run one at a
+// time, in arrival order, on a goroutine of their own, so a handler may
+// publish without stalling the client's reader.
+type Session struct {
+	client paho.Client
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	subs map[string]*subscription
+	done chan struct{} // closed by Close: stops every handler goroutine
+
+	onConnect func()
+	onLost    func()
+}
+
+type subscription struct {
+	queue chan paho.Message
+	h     services.Handler
+}
+
+// callback is the subscription's paho handler: it only queues, so the
+// client's router never waits on a handler.
+func (sub *subscription) callback(done <-chan struct{}) paho.MessageHandler {
+	return func(_ paho.Client, m paho.Message) {
+		select {
+		case sub.queue <- m:
+		case <-done:
+		}
+	}
+}
+
+// SessionConfig is what a Session needs to connect.
+type SessionConfig struct {
+	MQTT     MQTTConfig
+	ClientID string
+	// Will, when set, is published retained at QoS 1 by the broker if the
+	// session dies without saying goodbye.
+	WillTopic, WillPayload string
+	// OnConnect runs after every (re)connect, once subscriptions are renewed.
+	OnConnect func()
+	// OnLost runs when the connection drops.
+	OnLost func()
+}
+
+// NewSession builds a session; Connect starts it.
+func NewSession(cfg SessionConfig, log *slog.Logger) (*Session, error) {
+	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost}
+	o := paho.NewClientOptions().
+		AddBroker(cfg.MQTT.Broker).
+		SetClientID(cfg.ClientID).
+		SetCleanSession(true). // we renew subscriptions ourselves on every connect
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(cfg.MQTT.Keepalive).
+		SetPingTimeout(cfg.MQTT.Keepalive/2 + time.Second).
+		SetConnectTimeout(5 * time.Second).
+		SetWriteTimeout(5 * time.Second).
+		SetOrderMatters(true).
+		SetOnConnectHandler(func(paho.Client) { s.connected() }).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			s.log.Warn("mqtt connection lost", "err", err)
+			if s.onLost != nil {
+				s.onLost()
+			}
+		}).
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+			s.log.Debug("mqtt reconnecting", "broker", cfg.MQTT.Broker)
+		})
+	if cfg.MQTT.Username != "" {
+		o.SetUsername(cfg.MQTT.Username)
+		o.SetPassword(cfg.MQTT.Password)
+	}
+	if cfg.WillTopic != "" {
+		o.SetWill(cfg.WillTopic, cfg.WillPayload, 1, true)
+	}
+	tc, err := cfg.MQTT.TLS.config()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		o.SetTLSConfig(tc)
+	}
+	s.client = paho.NewClient(o)
+	return s, nil
+}
+
+// Connect starts connecting. With wait > 0 it waits that long for the first
+// connection and fails if there is none; otherwise it returns at once and the
+// session keeps trying in the background.
+func (s *Session) Connect(ctx context.Context, wait time.Duration) error {
+	t := s.client.Connect()
+	if wait <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for !s.client.IsConnectionOpen() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			if err := t.Error(); err != nil {
+				return fmt.Errorf("mqtt connect: %w", err)
+			}
+			return errors.New("mqtt connect: broker not reachable")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Connected reports whether the session is up now.
+func (s *Session) Connected() bool { return s.client.IsConnectionOpen() }
+
+func (s *Session) connected() {
+	s.mu.Lock()
+	groups := map[*subscription][]string{}
+	for f, sub := range s.subs {
+		groups[sub] = append(groups[sub], f)
+	}
+	s.mu.Unlock()
+	for sub, filters := range groups {
+		if err := s.subscribe(sub, filters); err != nil {
+			s.log.Error("mqtt resubscribe", "filters", filters, "err", err)
+		}
+	}
+	s.log.Info("mqtt connected", "subscriptions", len(groups))
+	if s.onConnect != nil {
+		s.onConnect()
+	}
+}
+
+// Publish sends one message without waiting for the broker's ack, so it
+// never blocks a handler; an error means the session could not take it.
+func (s *Session) Publish(topic string, qos byte, retained bool, payload []byte) error {
+	t := s.client.Publish(topic, qos, retained, payload)
+	select {
+	case <-t.Done():
+		return t.Error()
+	default:
+		return nil
+	}
+}
+
+// PublishWait sends one message and waits up to d for the broker to take it.
+func (s *Session) PublishWait(topic string, qos byte, retained bool, payload []byte, d time.Duration) error {
+	t := s.client.Publish(topic, qos, retained, payload)
+	if !t.WaitTimeout(d) {
+		return fmt.Errorf("publish %s: timed out", topic)
+	}
+	return t.Error()
+}
+
+// Subscribe registers h for filter at QoS 1 and renews it after every
+// reconnect. A filter can be subscribed once.
+func (s *Session) Subscribe(filter string, h services.Handler) error {
+	return s.SubscribeAll([]string{filter}, h)
+}
+
+// SubscribeAll registers one handler for several filters: their messages
+// reach h one at a time in the order the broker sent them, whichever filter
+// they matched.
+func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
+	sub := &subscription{queue: make(chan paho.Message, 256), h: h}
+	s.mu.Lock()
+	for _, f := range filters {
+		if _, dup := s.subs[f]; dup {
+			s.mu.Unlock()
+			return fmt.Errorf("subscribe %s: already subscribed", f)
+		}
+	}
+	for _, f := range filters {
+		s.subs[f] = sub
+	}
+	s.mu.Unlock()
+	go func() {
+		for {
+			select {
+			case m := <-sub.queue:
+				sub.h(m.Topic(), m.Payload())
+			case <-s.done:
+				return
+			}
+		}
+	}()
+	if !s.client.IsConnectionOpen() {
+		return nil // connected() subscribes them
+	}
+	return s.subscribe(sub, filters)
+}
+
+// subscribe sends one SUBSCRIBE for all of a subscription's filters. One
+// packet, not one per filter: mochi-mqtt v2.7.9 stops delivering to a
+// client's later subscriptions once it holds a filter that starts with
+// '+', unless they came in the same packet (seen here; mosquitto is fine).
+func (s *Session) subscribe(sub *subscription, filters []string) error {
+	m := make(map[string]byte, len(filters))
+	for _, f := range filters {
+		m[f] = 1
+	}
+	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
+	if !t.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("subscribe %v: timed out", filters)
+	}
+	if err := t.Error(); err != nil {
+		return fmt.Errorf("subscribe %v: %w", filters, err)
+	}
+	return nil
+}
+
+// Close ends the session. When goodbye is set, it is published first (the
+// broker does not send the will on a clean disconnect).
+func (s *Session) Close(goodbyeTopic string, goodbye []byte) {
+	if goodbyeTopic != "" && s.client.IsConnectionOpen() {
+		if err := s.PublishWait(goodbyeTopic, 1, true, goodbye, 2*time.Second); err != nil {
+			s.log.Warn("mqtt goodbye", "err", err)
+		}
+	}
+	s.client.Disconnect(250)
+	close(s.done)
+}
+
+func (t TLSConfig) config() (*tls.Config, error) {
+	if t.CA == "" && t.Cert == "" && !t.Insecure {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.Insecure} //nolint:gosec // opt-in, documented
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt tls ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt tls ca %s: no certificate found", t.CA)
+		}
+		tc.RootCAs = pool
+	}
+	if t.Cert != "" {
+		c, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt tls client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	return tc, nil
+}

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rollcall/rollcall/agent"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "rollcall",
+		Short:         "A Raspberry Pi cluster whose hosts describe themselves",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	addConfigFlags(root)
+	root.AddCommand(newAgentCmd(), newSweepCmd(), newInventoryCmd(), newDemoCmd(), newVersionCmd())
+	return root
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func newAgentCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "agent",
+		Short: "Run this host's agent: MQTT session, discovery monitor and services",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(cfg.LogLevel)
+			a, err := agent.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			return a.Run(ctx)
+		},
+	}
+}
+
+func newSweepCmd() *cobra.Command {
+	var (
+		opts   agent.SweepOptions
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sweep",
+		Short: "Find every host and service of the cluster",
+		Long: `Broadcast a "who are you" probe and gather the answers into the cluster inventory.
+
+The sweep waits for every host the retained inventory lists as online, plus
+those named with --hosts or counted with --expect, then a short quiet period;
+it ends at --timeout otherwise. It exits 2 when an expected host is missing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			inv, err := agent.Sweep(ctx, cfg, opts, newLogger(quiet(cfg.LogLevel)))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(cmd.OutOrStdout(), inv); err != nil {
+					return err
+				}
+			} else {
+				inv.Table(cmd.OutOrStdout())
+			}
+			if len(inv.Missing) > 0 {
+				return exitError{code: 2, err: fmt.Errorf("sweep: %d expected host(s) missing: %s", len(inv.Missing), strings.Join(inv.Missing, ", "))}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Expect, "expect", 0, "wait for at least this many hosts")
+	f.StringSliceVar(&opts.Hosts, "hosts", nil, "hosts that must answer (comma-separated)")
+	f.DurationVar(&opts.Timeout, "timeout", 3*time.Second, "give up waiting after this long")
+	f.DurationVar(&opts.Quiet, "quiet", 25*time.Millisecond, "quiet period after the last expected answer")
+	f.IntVar(&opts.MaxProbes, "max-probes", 8, "most probes sent (retransmissions under one id)")
+	f.IntVar(&opts.JitterMS, "jitter", 0, "ask hosts to spread their answers over this many ms")
+	f.BoolVar(&opts.NoRetained, "no-retained", false, "do not expect the hosts the retained inventory lists as online")
+	f.BoolVar(&asJSON, "json", false, "print the inventory document as JSON")
+	return cmd
+}
+
+// quiet keeps a command's own log to warnings unless debug was asked for.
+func quiet(level string) string {
+	if level == "debug" {
+		return level
+	}
+	return "warn"
+}
+
+func newInventoryCmd() *cobra.Command {
+	var asJSON, watch bool
+	cmd := &cobra.Command{
+		Use:   "inventory",
+		Short: "Print the cluster as its retained status and descriptions tell it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			out := cmd.OutOrStdout()
+			print := func(inv agent.Inventory) {
+				if asJSON {
+					_ = writeJSON(out, inv)
+					return
+				}
+				if watch {
+					fmt.Fprintf(out, "--- %s\n", time.Now().Format(time.TimeOnly))
+				}
+				inv.Table(out)
+			}
+			var w func(agent.Inventory)
+			if watch {
+				w = print
+			}
+			inv, err := agent.ReadInventory(ctx, cfg, newLogger(quiet(cfg.LogLevel)), w)
+			if err != nil {
+				return err
+			}
+			if !watch {
+				print(inv)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&watch, "watch", false, "keep printing the inventory as it changes")
+	return cmd
+}
+
+func newDemoCmd() *cobra.Command {
+	var opts agent.DemoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a simulated cluster on this machine: broker, hosts, a sweep and the inventory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := signalContext()
+			defer cancel()
+			level, _ := cmd.Flags().GetString("log-level")
+			if level == "" {
+				level = "warn"
+			}
+			return agent.Demo(ctx, opts, cmd.OutOrStdout(), newLogger(level))
+		},
+	}
+	cmd.Flags().IntVar(&opts.Hosts, "hosts", 4, "number of simulated hosts")
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "state directory for the hosts (default: a temporary one, removed after)")
+	return cmd
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print rollcall's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "rollcall", agent.Version)
+		},
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,153 @@
+// Package discovery finds the hosts of a rollcall cluster and what
+// services each one runs.
+//
+// A sweep broadcasts a UDP probe asking "who are you". On every host, the
+// agent's monitor receives it, adds who the host is and where the probe
+// reached it, and publishes that as a report on MQTT. Each service of the
+// host answers the report with a reply on the topic the probe named. The
+// sweep collects the replies into an Inventory.
+//
+//	sweeper ──UDP broadcast──▶ monitor ──MQTT /udp/report──▶ services
+//	   ▲                                                        │
+//	   └──────────────── MQTT <probe topic> (one reply each) ◀──┘
+//
+// Nothing ever goes back over UDP: replies travel through the broker, over
+// TCP, so a probe with a forged source cannot turn the cluster against a
+// third party, and a lost reply is retransmitted by TCP.
+//
+// # Probe
+//
+// A probe is one UDP datagram, sent to port 4747 (DefaultPort), holding
+// one JSON object of at most 4096 bytes (MaxDatagram; larger datagrams
+// are dropped unread):
+//
+//	{"cmd":"status","replyto":"pibot01","topic":"/stat/data","id":1241}
+//
+// Field by field:
+//
+//	cmd        string, required. "status", the only command.
+//	replyto    string, required. The sweeper's hostname. A valid topic
+//	           level (services.ValidTopicName): 1-64 bytes, no '+', '#',
+//	           '/', NUL or control characters, not starting with '$'.
+//	topic      string, required. The MQTT topic services answer on,
+//	           usually "/stat/data" (DefaultReplyTopic). A valid topic to
+//	           publish to (services.ValidTopic): 1-256 bytes, no '+', '#',
+//	           NUL or control characters, not starting with '$'.
+//	id         integer, required. 0 to 2^63-1. Names this sweep: every
+//	           retransmission carries the same id, and replies echo it.
+//	v          integer, optional. Protocol version: 1 (absent means 1).
+//	heard      list of strings, optional. The short ids of the hosts the
+//	           sweep has fully heard (see ShortID: the first 8 lowercase
+//	           hex digits of the host's machine id). A monitor that finds
+//	           its own short id there stays silent.
+//	jitter_ms  integer, optional. A monitor waits a uniformly random time
+//	           in [0, jitter_ms) milliseconds, capped at 1000
+//	           (MaxJitterMS), before publishing, so that many hosts do not
+//	           hit the broker at once.
+//	ts         integer, optional. The sweeper's clock, Unix milliseconds.
+//	nonce      string, optional. Up to 64 hex digits, fresh each datagram.
+//	kid        string, optional. The id of the key that signed the probe:
+//	           1-64 of [A-Za-z0-9._-].
+//	mac        string, optional. 32 hex digits: the signature (below).
+//
+// Unknown fields are ignored, so later versions can add fields. A known
+// field with a bad value makes the whole probe rejected, with a
+// *FieldError naming the field.
+//
+// # Report
+//
+// For each probe it accepts, a monitor publishes a report on "/udp/report"
+// (DefaultReportTopic; configurable) at QoS 0, not retained:
+//
+//	{"hostname":"pibot01","replyto":"pibot01","cmd":"getstatus","ipaddr":"192.168.1.50",
+//	 "topic":"/stat/data","extaddr":"173.95.174.120","id":1234,"machine":"<full machine id>","v":1}
+//
+//	hostname   this host's name.
+//	replyto    copied from the probe.
+//	cmd        "getstatus": the answer to the probe's "status".
+//	ipaddr     this host's address on the interface the probe came in on,
+//	           in the subnet of the probe's source: the address the
+//	           sweeper can reach this host at. Not the probe's destination,
+//	           which is a broadcast address.
+//	topic      copied from the probe.
+//	extaddr    this host's configured external address, "" when none.
+//	id         copied from the probe.
+//	machine    this host's full machine id (/etc/machine-id). It tells
+//	           hosts apart when two claim the same hostname.
+//	v          protocol version, 1.
+//
+// The report topic is shared by every host, so a service answers only
+// the reports whose machine is its own host's.
+//
+// # Reply
+//
+// Each service answering a report publishes one reply on the report's
+// topic: the report's fields, then the service's description, then the
+// names of every built-in service of its host:
+//
+//	{"hostname":"pibot01", ... ,"machine":"...","v":1,
+//	 "function":"gpio","inputs":[...],"outputs":[...],
+//	 "control":"pibot01/gpio/control","setup":"pibot01/gpio/setup","get":"pibot01/gpio/get",
+//	 "result":"pibot01/gpio/result","health":"ok","host_services":["ain","gpio"]}
+//
+//	function       the service's name. Required.
+//	inputs,outputs its interfaces, as services.Interface.
+//	control,setup,get,result
+//	               its topics.
+//	health         "ok", or "error" with error saying why.
+//	host_services  every built-in service of the host. The sweep counts a
+//	               host complete once each of them has replied. A client
+//	               outside rollcall may leave it out.
+//
+// A sweep needs hostname, machine, function and id to count a reply. Any
+// MQTT client that subscribes to the report topic and publishes such a
+// reply, a Python script say, is aggregated exactly like a built-in
+// service. Replies are deduplicated on (machine, function), so answering
+// twice does no harm.
+//
+// # Loss and retransmission
+//
+// Broadcasts are not acknowledged, and Wi-Fi drops them often. A sweep
+// retransmits the probe under the same id: three times at 20ms, then at
+// doubling intervals (40, 80, 160ms ...), at most 8 transmissions in all,
+// and stops as soon as every expected host is complete. Each
+// retransmission lists in heard the hosts fully heard so far, which then
+// stay silent. A monitor answers each (replyto, id) once; a
+// retransmission that does not list it means its report or replies were
+// lost, and it answers again. A sweep completes when every expected host
+// (and at least ExpectCount hosts) answered with every service it listed,
+// and a short quiet period passed without a new reply; with no one
+// expected, when 300ms passed without a new reply; otherwise at the
+// timeout (3s).
+//
+// # Authentication
+//
+// Anyone on the subnet can send a probe, and each probe makes every host
+// and every service publish. With a shared key, the sweeper signs each
+// datagram: it sets ts, a fresh nonce and kid, and sets mac to the first
+// 16 bytes of HMAC-SHA256(key, canonical), in hex, where canonical is
+// these fields joined by "\n" (no trailing newline):
+//
+//	rollcall-probe-v1
+//	cmd
+//	replyto
+//	topic
+//	id         decimal
+//	ts         decimal
+//	nonce
+//	kid
+//	heard      joined by ","
+//	jitter_ms  decimal, 0 when absent
+//
+// A monitor with a keyring (key id → key; hold two during a rotation)
+// drops probes that are unsigned, signed with an unknown key or wrongly,
+// whose ts is more than 30s (DefaultReplayWindow) from its clock, or
+// whose nonce it has seen within the window. Raspberry Pis have no
+// real-time clock: until NTP has set the time after boot, a monitor
+// rejects every signed probe as stale.
+//
+// Whether signed or not, a monitor drops probes from a source outside the
+// subnets of the interface they arrived on (the RFC 6762 §11 on-link
+// test), rate-limits each source and all sources together, and never
+// sends UDP back to a probe's source.
+package discovery

@@ -1,0 +1,518 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// A Publisher publishes one MQTT message. The agent's session satisfies it.
+type Publisher interface {
+	Publish(topic string, qos byte, retained bool, payload []byte) error
+}
+
+// MonitorConfig configures a Monitor. Zero values mean the defaults given.
+type MonitorConfig struct {
+	// Addr is the UDP address to listen on, ":4747" by default. The socket
+	// is bound with SO_REUSEADDR, so several agents on one machine all
+	// receive broadcasts (a unicast probe reaches only one of them).
+	Addr string
+	// Hostname and Machine (the full machine id) say who this host is;
+	// ExtAddr is its external address, "" when it has none configured.
+	Hostname, Machine, ExtAddr string
+	// ReportTopic is where reports go, DefaultReportTopic by default.
+	ReportTopic string
+
+	// Keys, when not empty, makes the monitor drop every probe not signed
+	// by one of them. ReplayWindow is the allowed clock skew and how long
+	// nonces are remembered, DefaultReplayWindow by default.
+	Keys         Keyring
+	ReplayWindow time.Duration
+
+	// RatePerSource and Burst size the token bucket of each source
+	// address (20/s, burst 20 by default); GlobalRate and GlobalBurst the
+	// one all sources share (100/s, burst 100).
+	RatePerSource float64
+	Burst         int
+	GlobalRate    float64
+	GlobalBurst   int
+
+	// Logger gets one line per dropped probe, rate-limited where a sender
+	// could make it noisy. Nil discards.
+	Logger *slog.Logger
+	// Now is the clock, time.Now by default.
+	Now func() time.Time
+	// InterfaceAddrs returns the addresses, with prefix lengths, of the
+	// interface with index ifIndex, or of every interface when ifIndex is
+	// 0. Nil asks the operating system. Tests inject a multi-homed host.
+	InterfaceAddrs func(ifIndex int) ([]netip.Prefix, error)
+}
+
+// Reasons a monitor drops a datagram, as counted in MonitorStats.Dropped.
+const (
+	DropTooLarge    = "too_large"
+	DropMalformed   = "malformed"
+	DropInvalid     = "invalid"
+	DropUnsigned    = "unsigned"
+	DropUnknownKey  = "unknown_key"
+	DropBadMAC      = "bad_mac"
+	DropStale       = "stale"
+	DropReplay      = "replay"
+	DropOffSubnet   = "off_subnet"
+	DropRateLimited = "rate_limited"
+	DropHeard       = "heard"
+	DropDuplicate   = "duplicate"
+	DropPublish     = "publish_failed"
+)
+
+// A DropError is what Handle returns for a datagram it did not answer.
+type DropError struct {
+	Reason string // one of the Drop constants
+	Err    error
+}
+
+func (e *DropError) Error() string { return "probe dropped (" + e.Reason + "): " + e.Err.Error() }
+func (e *DropError) Unwrap() error { return e.Err }
+
+// MonitorStats counts what a monitor did with the datagrams it received.
+type MonitorStats struct {
+	Received  uint64 `json:"received"`
+	Published uint64 `json:"published"`
+	// Republished counts reports published again because a retransmitted
+	// probe did not list this host as heard; they are in Published too.
+	Republished uint64            `json:"republished"`
+	Dropped     map[string]uint64 `json:"dropped"`
+}
+
+const (
+	// republishHoldoff keeps a host on two subnets of the sweeper from
+	// reporting twice for one transmission: both copies arrive within
+	// microseconds, while retransmissions are at least 20ms apart.
+	republishHoldoff = 5 * time.Millisecond
+	// answeredTTL is how long a monitor remembers a probe it answered,
+	// longer than any sweep.
+	answeredTTL = 30 * time.Second
+	maxAnswered = 1024
+	maxNonces   = 4096
+	// ifaddrTTL is how long interface addresses are cached, so a flood of
+	// datagrams does not turn into a flood of netlink requests.
+	ifaddrTTL = 2 * time.Second
+	// warnEvery limits warnings about dropped probes to one per reason.
+	warnEvery = 10 * time.Second
+)
+
+// probeKey names one sweep: a sweeper and its probe id.
+type probeKey struct {
+	replyTo string
+	id      int64
+}
+
+type answer struct {
+	last    time.Time // last publish, or when one was scheduled
+	pending bool      // a jittered publish has not happened yet
+}
+
+type ifaddrs struct {
+	prefixes []netip.Prefix
+	at       time.Time
+}
+
+type warnState struct {
+	last       time.Time
+	suppressed int
+}
+
+// A Monitor listens for probes and publishes a report for each one it
+// accepts. It never sends anything back to a probe's source.
+type Monitor struct {
+	cfg    MonitorConfig
+	log    *slog.Logger
+	short  string
+	lookup func(int) ([]netip.Prefix, error)
+	// after runs f after d; tests replace it to run jittered publishes
+	// on their own schedule.
+	after func(d time.Duration, f func()) (stop func() bool)
+
+	conn net.PacketConn
+	pc   *ipv4.PacketConn
+
+	mu       sync.Mutex
+	limiter  *limiter
+	nonces   *expiring[string, struct{}]
+	answered *expiring[probeKey, answer]
+	ifcache  map[int]ifaddrs
+	warned   map[string]*warnState
+	timers   map[int]func() bool
+	nextT    int
+	stats    MonitorStats
+}
+
+// NewMonitor builds a monitor without a socket: feed it with Handle. Use
+// ListenMonitor for one that reads its own socket.
+func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = fmt.Sprintf(":%d", DefaultPort)
+	}
+	if cfg.ReportTopic == "" {
+		cfg.ReportTopic = DefaultReportTopic
+	}
+	if cfg.ReplayWindow <= 0 {
+		cfg.ReplayWindow = DefaultReplayWindow
+	}
+	if cfg.RatePerSource <= 0 {
+		cfg.RatePerSource = 20
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 20
+	}
+	if cfg.GlobalRate <= 0 {
+		cfg.GlobalRate = 100
+	}
+	if cfg.GlobalBurst <= 0 {
+		cfg.GlobalBurst = 100
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.InterfaceAddrs == nil {
+		cfg.InterfaceAddrs = systemPrefixes
+	}
+	if err := checkName("hostname", cfg.Hostname); err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if cfg.Machine == "" {
+		return nil, fmt.Errorf("monitor: %w", &FieldError{"machine", "missing"})
+	}
+	if err := checkTopic("report topic", cfg.ReportTopic); err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	if !printable(cfg.ExtAddr) {
+		return nil, fmt.Errorf("monitor: %w", &FieldError{"extaddr", "not printable"})
+	}
+	return &Monitor{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "discovery-monitor"),
+		short:  ShortID(cfg.Machine),
+		lookup: cfg.InterfaceAddrs,
+		after: func(d time.Duration, f func()) func() bool {
+			return time.AfterFunc(d, f).Stop
+		},
+		limiter:  newLimiter(cfg.RatePerSource, cfg.Burst, cfg.GlobalRate, cfg.GlobalBurst),
+		nonces:   newExpiring[string, struct{}](maxNonces, 2*cfg.ReplayWindow),
+		answered: newExpiring[probeKey, answer](maxAnswered, answeredTTL),
+		ifcache:  make(map[int]ifaddrs),
+		warned:   make(map[string]*warnState),
+		timers:   make(map[int]func() bool),
+		stats:    MonitorStats{Dropped: make(map[string]uint64)},
+	}, nil
+}
+
+// ListenMonitor builds a monitor and binds its UDP socket on cfg.Addr
+// (IPv4 only) with SO_REUSEADDR and SO_BROADCAST. Serve starts reading.
+func ListenMonitor(cfg MonitorConfig) (*Monitor, error) {
+	m, err := NewMonitor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lc := net.ListenConfig{Control: reuseBroadcast}
+	c, err := lc.ListenPacket(context.Background(), "udp4", m.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: listen %s: %w", m.cfg.Addr, err)
+	}
+	pc := ipv4.NewPacketConn(c)
+	// Without the interface index we fall back to every interface's
+	// addresses, which still does the on-link test, only less exactly.
+	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		m.log.Warn("no interface index on received probes", "err", err)
+	}
+	m.conn, m.pc = c, pc
+	return m, nil
+}
+
+// LocalAddr is the address the monitor's socket is bound to.
+func (m *Monitor) LocalAddr() net.Addr {
+	if m.conn == nil {
+		return nil
+	}
+	return m.conn.LocalAddr()
+}
+
+// Close closes the socket, which ends Serve.
+func (m *Monitor) Close() error {
+	if m.conn == nil {
+		return nil
+	}
+	return m.conn.Close()
+}
+
+// Serve reads probes until ctx ends or the monitor is closed, publishing
+// reports with pub. Both ends are clean and return nil. pub must be safe
+// for concurrent use: reports delayed by a probe's jitter are published
+// from timer goroutines.
+func (m *Monitor) Serve(ctx context.Context, pub Publisher) error {
+	if m.pc == nil {
+		return errors.New("monitor: serve: not listening (use ListenMonitor)")
+	}
+	stop := context.AfterFunc(ctx, func() { m.conn.Close() })
+	defer stop()
+	defer m.cancelPending()
+
+	// One byte more than allowed, so an oversized datagram shows as such
+	// instead of being silently truncated into something parseable.
+	buf := make([]byte, MaxDatagram+1)
+	failures := 0
+	for {
+		n, cm, from, err := m.pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			// UDP read errors are transient (an ICMP error queued on the
+			// socket); only a socket that keeps failing ends the monitor.
+			if failures++; failures > 100 {
+				return fmt.Errorf("monitor: read: %w", err)
+			}
+			m.log.Warn("read probe", "err", err)
+			continue
+		}
+		failures = 0
+		var src netip.Addr
+		if ua, ok := from.(*net.UDPAddr); ok {
+			src, _ = netip.AddrFromSlice(ua.IP)
+		}
+		ifIndex := 0
+		if cm != nil {
+			ifIndex = cm.IfIndex
+		}
+		m.Handle(pub, buf[:n], src, ifIndex) // drops are logged and counted inside
+	}
+}
+
+// Handle processes one datagram b from src, received on the interface
+// with index ifIndex (0 if unknown). It publishes a report with pub, now
+// or after the probe's jitter, and returns nil; or it returns a
+// *DropError saying why it did not. Handle does not keep b.
+func (m *Monitor) Handle(pub Publisher, b []byte, src netip.Addr, ifIndex int) error {
+	src = src.Unmap()
+	m.mu.Lock()
+	m.stats.Received++
+	rep, jitter, republish, derr := m.admit(b, src, ifIndex)
+	if derr != nil {
+		m.drop(derr, src)
+		m.mu.Unlock()
+		return derr
+	}
+	payload, err := rep.Marshal()
+	if err != nil { // cannot happen with validated fields; do not panic on it
+		derr = &DropError{DropInvalid, err}
+		m.drop(derr, src)
+		m.mu.Unlock()
+		return derr
+	}
+	key := probeKey{rep.ReplyTo, rep.ID}
+	if jitter <= 0 {
+		m.mu.Unlock()
+		return m.publish(pub, key, payload, republish)
+	}
+	// Spread the reports of many hosts over the sweep's jitter window,
+	// so the broker sees a trickle rather than a burst.
+	m.nextT++
+	t := m.nextT
+	m.timers[t] = m.after(jitter, func() {
+		m.mu.Lock()
+		_, live := m.timers[t]
+		delete(m.timers, t)
+		m.mu.Unlock()
+		if live {
+			m.publish(pub, key, payload, republish)
+		}
+	})
+	m.mu.Unlock()
+	return nil
+}
+
+// admit runs every check on a datagram, cheapest and least trusting
+// first, and records the probe as answered. m.mu is held.
+func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitter time.Duration, republish bool, derr *DropError) {
+	if len(b) > MaxDatagram {
+		return rep, 0, false, &DropError{DropTooLarge, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))}
+	}
+	now := m.cfg.Now()
+	local, err := m.localAddr(src, ifIndex, now)
+	if err != nil {
+		return rep, 0, false, &DropError{DropOffSubnet, err}
+	}
+	if !m.limiter.allow(src, now) {
+		return rep, 0, false, &DropError{DropRateLimited, errors.New("over rate limit")}
+	}
+	p, err := ParseProbe(b)
+	if err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return rep, 0, false, &DropError{DropInvalid, err}
+		}
+		return rep, 0, false, &DropError{DropMalformed, err}
+	}
+	if len(m.cfg.Keys) > 0 {
+		if err := m.cfg.Keys.Verify(p, now, m.cfg.ReplayWindow); err != nil {
+			return rep, 0, false, &DropError{authReason(err), err}
+		}
+		if m.nonces.get(p.Nonce, now) != nil {
+			return rep, 0, false, &DropError{DropReplay, fmt.Errorf("%w %s", ErrReplay, p.Nonce)}
+		}
+		m.nonces.put(p.Nonce, struct{}{}, now)
+	}
+	if slices.Contains(p.Heard, m.short) {
+		return rep, 0, false, &DropError{DropHeard, errors.New("sweep already heard this host")}
+	}
+	key := probeKey{p.ReplyTo, p.ID}
+	if a := m.answered.get(key, now); a != nil {
+		// Answered before, yet the sweep has not heard us: our report or
+		// the services' replies were lost, so answer again. Unless the
+		// answer is still on its way, or this is the same transmission
+		// arriving on a second interface.
+		if a.pending || now.Sub(a.last) < republishHoldoff {
+			return rep, 0, false, &DropError{DropDuplicate, errors.New("already answering this probe")}
+		}
+		republish = true
+	}
+	if p.JitterMS > 0 {
+		jitter = rand.N(time.Duration(min(p.JitterMS, MaxJitterMS)) * time.Millisecond)
+	}
+	if a := m.answered.get(key, now); a != nil {
+		*a = answer{last: now, pending: jitter > 0}
+	} else {
+		m.answered.put(key, answer{last: now, pending: jitter > 0}, now)
+	}
+	return Report{
+		Hostname: m.cfg.Hostname,
+		ReplyTo:  p.ReplyTo,
+		Cmd:      CmdGetStatus,
+		IPAddr:   local.String(),
+		Topic:    p.Topic,
+		ExtAddr:  m.cfg.ExtAddr,
+		ID:       p.ID,
+		Machine:  m.cfg.Machine,
+		V:        Version,
+	}, jitter, republish, nil
+}
+
+// publish sends one report at QoS 0, not retained: a report is only
+// useful to the sweep running now, and a lost one is recovered by the
+// sweep's retransmission.
+func (m *Monitor) publish(pub Publisher, key probeKey, payload []byte, republish bool) error {
+	err := pub.Publish(m.cfg.ReportTopic, 0, false, payload)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.answered.get(key, m.cfg.Now()); a != nil {
+		a.pending = false
+		a.last = m.cfg.Now()
+	}
+	if err != nil {
+		derr := &DropError{DropPublish, err}
+		m.drop(derr, netip.Addr{})
+		return derr
+	}
+	m.stats.Published++
+	if republish {
+		m.stats.Republished++
+	}
+	return nil
+}
+
+// cancelPending stops jittered publishes that have not happened: once
+// Serve returns, the monitor says nothing more.
+func (m *Monitor) cancelPending() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for t, stop := range m.timers {
+		stop()
+		delete(m.timers, t)
+	}
+}
+
+// localAddr returns our address on the receiving interface in the subnet
+// of src, or an error when src is not on that interface's subnets (RFC
+// 6762 §11). The control message's destination is no help here: it is
+// the broadcast address the probe was sent to, not ours.
+func (m *Monitor) localAddr(src netip.Addr, ifIndex int, now time.Time) (netip.Addr, error) {
+	if !src.IsValid() {
+		return netip.Addr{}, errors.New("no source address")
+	}
+	c, ok := m.ifcache[ifIndex]
+	if !ok || now.Sub(c.at) >= ifaddrTTL || now.Before(c.at) {
+		ps, err := m.lookup(ifIndex)
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		if len(m.ifcache) > 64 { // interfaces come and go; keep it small
+			clear(m.ifcache)
+		}
+		c = ifaddrs{ps, now}
+		m.ifcache[ifIndex] = c
+	}
+	if a, ok := localAddrFor(c.prefixes, src); ok {
+		return a, nil
+	}
+	return netip.Addr{}, fmt.Errorf("source %s not on a subnet of interface %d", src, ifIndex)
+}
+
+// drop counts a dropped datagram and logs it. Drops that are part of the
+// protocol's normal run are debug lines; the rest are warnings, one per
+// reason per warnEvery, since whoever sends them controls how many.
+func (m *Monitor) drop(derr *DropError, src netip.Addr) {
+	m.stats.Dropped[derr.Reason]++
+	if derr.Reason == DropHeard || derr.Reason == DropDuplicate {
+		m.log.Debug("probe dropped", "reason", derr.Reason, "src", src, "err", derr.Err)
+		return
+	}
+	now := m.cfg.Now()
+	w := m.warned[derr.Reason]
+	if w == nil {
+		w = &warnState{}
+		m.warned[derr.Reason] = w
+	}
+	if !w.last.IsZero() && now.Sub(w.last) < warnEvery {
+		w.suppressed++
+		m.log.Debug("probe dropped", "reason", derr.Reason, "src", src, "err", derr.Err)
+		return
+	}
+	m.log.Warn("probe dropped", "reason", derr.Reason, "src", src, "err", derr.Err, "suppressed", w.suppressed)
+	w.last, w.suppressed = now, 0
+}
+
+// Stats returns a copy of the monitor's counters.
+func (m *Monitor) Stats() MonitorStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.stats
+	s.Dropped = make(map[string]uint64, len(m.stats.Dropped))
+	for k, v := range m.stats.Dropped {
+		s.Dropped[k] = v
+	}
+	return s
+}
+
+func authReason(err error) string {
+	switch {
+	case errors.Is(err, ErrUnknownKey):
+		return DropUnknownKey
+	case errors.Is(err, ErrBadMAC):
+		return DropBadMAC
+	case errors.Is(err, ErrStale):
+		return DropStale
+	}
+	return DropUnsigned
+}

@@ -1,0 +1,207 @@
+package discovery
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/rollcall/rollcall/services"
+)
+
+// MaxReply is the largest report or reply ParseReport and ParseReply read.
+const MaxReply = services.MaxPayload
+
+// Report is what a monitor publishes on the report topic for each probe it
+// accepts: the probe's return address enriched with who this host is and
+// where the probe reached it. See the package documentation.
+type Report struct {
+	Hostname string `json:"hostname"`
+	ReplyTo  string `json:"replyto"`
+	Cmd      string `json:"cmd"`
+	IPAddr   string `json:"ipaddr"`
+	Topic    string `json:"topic"`
+	ExtAddr  string `json:"extaddr"`
+	ID       int64  `json:"id"`
+	Machine  string `json:"machine"`
+	V        int    `json:"v,omitempty"`
+}
+
+// ParseReport decodes and validates a report.
+func ParseReport(b []byte) (Report, error) {
+	if len(b) > MaxReply {
+		return Report{}, fmt.Errorf("report: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	var w struct {
+		Report
+		ID *int64 `json:"id"`
+	}
+	if err := unmarshal(b, &w); err != nil {
+		return Report{}, fmt.Errorf("report: %w", err)
+	}
+	r := w.Report
+	if w.ID == nil {
+		return Report{}, fmt.Errorf("report: %w", &FieldError{"id", "missing"})
+	}
+	r.ID = *w.ID
+	if err := r.validate(true); err != nil {
+		return Report{}, fmt.Errorf("report: %w", err)
+	}
+	return r, nil
+}
+
+// Marshal encodes the report.
+func (r Report) Marshal() ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return b, nil
+}
+
+// validate checks the fields a service relies on. strict also checks the
+// fields only a monitor fills in, which a reply from a client outside
+// rollcall may get wrong without harm.
+func (r Report) validate(strict bool) error {
+	if err := checkName("hostname", r.Hostname); err != nil {
+		return err
+	}
+	if r.Machine == "" {
+		return &FieldError{"machine", "missing"}
+	}
+	if len(r.Machine) > 128 || !printable(r.Machine) {
+		return &FieldError{"machine", "not at most 128 printable characters"}
+	}
+	if r.ID < 0 {
+		return &FieldError{"id", "negative"}
+	}
+	if !strict {
+		return nil
+	}
+	if r.Cmd != CmdGetStatus {
+		return &FieldError{"cmd", fmt.Sprintf("want %q, got %q", CmdGetStatus, r.Cmd)}
+	}
+	if err := checkName("replyto", r.ReplyTo); err != nil {
+		return err
+	}
+	if err := checkTopic("topic", r.Topic); err != nil {
+		return err
+	}
+	if r.IPAddr != "" {
+		if _, err := netip.ParseAddr(r.IPAddr); err != nil {
+			return &FieldError{"ipaddr", "not an IP address"}
+		}
+	}
+	if len(r.ExtAddr) > 255 || !printable(r.ExtAddr) {
+		return &FieldError{"extaddr", "not at most 255 printable characters"}
+	}
+	return nil
+}
+
+// ServiceInfo is what one service says about itself in a reply and in an
+// inventory: a services.Description without its State.
+type ServiceInfo struct {
+	Function string               `json:"function"`
+	Inputs   []services.Interface `json:"inputs"`
+	Outputs  []services.Interface `json:"outputs"`
+	Control  string               `json:"control"`
+	Setup    string               `json:"setup"`
+	Get      string               `json:"get"`
+	Result   string               `json:"result,omitempty"`
+	Health   string               `json:"health,omitempty"`
+	Error    string               `json:"error,omitempty"`
+}
+
+// Reply is one service's answer to a report, published on the probe's
+// topic. It carries the report's fields, the service's description and the
+// names of every built-in service of its host.
+type Reply struct {
+	Report
+	ServiceInfo
+	// HostServices names every built-in service of the replying host, so
+	// a sweep knows how many replies complete the host. Clients outside
+	// rollcall may leave it out.
+	HostServices []string `json:"host_services,omitempty"`
+}
+
+// NewReply builds the reply of a service described by d to report r.
+// State is left out: a sweep wants to know what is there, not its detail.
+func NewReply(r Report, d services.Description, hostServices []string) Reply {
+	in, out := d.Inputs, d.Outputs
+	if in == nil {
+		in = []services.Interface{}
+	}
+	if out == nil {
+		out = []services.Interface{}
+	}
+	hs := slices.Clone(hostServices)
+	slices.Sort(hs)
+	return Reply{
+		Report: r,
+		ServiceInfo: ServiceInfo{
+			Function: d.Function,
+			Inputs:   in,
+			Outputs:  out,
+			Control:  d.Control,
+			Setup:    d.Setup,
+			Get:      d.Get,
+			Result:   d.Result,
+			Health:   d.Health,
+			Error:    d.Error,
+		},
+		HostServices: hs,
+	}
+}
+
+// ParseReply decodes and validates a reply. It asks only for what a sweep
+// aggregates on (hostname, machine, function, id), so that a script
+// outside rollcall that follows the protocol is counted like a built-in
+// service.
+func ParseReply(b []byte) (Reply, error) {
+	if len(b) > MaxReply {
+		return Reply{}, fmt.Errorf("reply: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	var w struct {
+		Reply
+		ID *int64 `json:"id"`
+	}
+	if err := unmarshal(b, &w); err != nil {
+		return Reply{}, fmt.Errorf("reply: %w", err)
+	}
+	r := w.Reply
+	if w.ID == nil {
+		return Reply{}, fmt.Errorf("reply: %w", &FieldError{"id", "missing"})
+	}
+	r.ID = *w.ID
+	if len(r.HostServices) == 0 {
+		r.HostServices = nil
+	}
+	if err := r.validate(); err != nil {
+		return Reply{}, fmt.Errorf("reply: %w", err)
+	}
+	return r, nil
+}
+
+func (r Reply) validate() error {
+	if err := r.Report.validate(false); err != nil {
+		return err
+	}
+	if err := checkName("function", r.Function); err != nil {
+		return err
+	}
+	for i, s := range r.HostServices {
+		if err := checkName(fmt.Sprintf("host_services[%d]", i), s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Marshal encodes the reply.
+func (r Reply) Marshal() ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("reply: %w", err)
+	}
+	return b, nil
+}
