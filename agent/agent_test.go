@@ -176,7 +176,7 @@ func mosquitto(t *testing.T) string {
 	l.Close()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", addr.Port)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n", addr.Port)), 0o644)
 	cmd := exec.Command(bin, "-c", conf)
 	logf, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -72,12 +72,17 @@
 //	topic      copied from the probe.
 //	extaddr    this host's configured external address, "" when none.
 //	id         copied from the probe.
-//	machine    this host's full machine id (/etc/machine-id). It tells
-//	           hosts apart when two claim the same hostname.
+//	machine    this host's stable identity (made once and kept in the
+//	           agent's state directory, not /etc/machine-id, which cloned
+//	           SD cards share). It tells hosts apart when two claim the
+//	           same hostname.
 //	v          protocol version, 1.
 //
-// The report topic is shared by every host, so a service answers only
-// the reports whose machine is its own host's.
+// The report topic is shared by every host, so a client answers only
+// the reports whose hostname (or machine) is its own host's. The agent's
+// built-in services do not subscribe to it: the agent hands them its own
+// monitor's report in process, so that a probe does not wake every agent
+// of the cluster once per host.
 //
 // # Reply
 //
