@@ -107,7 +107,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	g, err := gpio.New(cfg.GPIO, gpio.Options{
 		Host:     cfg.Host,
 		StateDir: cfg.StateDir,
-		Logger:   a.log.With("service", "gpio"),
+		Logger:   a.log,
 		Pins:     a.pins,
 	})
 	if err != nil {

@@ -32,7 +32,7 @@ func testLogger(t testing.TB) *slog.Logger {
 // testCluster is a few in-process agents on loopback sharing one broker and
 // one UDP port, as the demo runs them.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	broker string
 	port   int
 	dir    string
@@ -45,7 +45,7 @@ type running struct {
 	done   chan struct{}
 }
 
-func newTestCluster(t *testing.T, broker string) *testCluster {
+func newTestCluster(t testing.TB, broker string) *testCluster {
 	t.Helper()
 	port, err := freeUDPPort()
 	if err != nil {
@@ -141,7 +141,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func embeddedBroker(t *testing.T) *Broker {
+func embeddedBroker(t testing.TB) *Broker {
 	t.Helper()
 	b, err := StartBroker("127.0.0.1:0", testLogger(t))
 	if err != nil {
@@ -152,7 +152,7 @@ func embeddedBroker(t *testing.T) *Broker {
 }
 
 // mosquitto starts a real mosquitto on a free loopback port.
-func mosquitto(t *testing.T) string {
+func mosquitto(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {

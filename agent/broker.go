@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,7 +29,10 @@ func StartBroker(addr string, log *slog.Logger) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log.With("component", "broker")})
+	// mochi warns about every client that hangs up and every short
+	// keepalive; only its errors are worth an operator's attention.
+	blog := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelError}).With("component", "broker")
+	srv := mqtt.New(&mqtt.Options{Logger: blog})
 	// Anyone who can reach the port may connect, like mosquitto's
 	// allow_anonymous; bind it to loopback or a trusted LAN.
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
@@ -58,4 +62,22 @@ func (b *Broker) URL() string { return "tcp://" + b.addr.String() }
 func (b *Broker) Close() error {
 	b.close.Do(func() { b.err = b.srv.Close() })
 	return b.err
+}
+
+// minLevel passes on only records at min or above.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
 }

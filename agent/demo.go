@@ -58,7 +58,7 @@ func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger
 			StateDir: filepath.Join(dir, host),
 			Sim:      true,
 			LogLevel: "warn",
-			MQTT:     MQTTConfig{Broker: broker.URL(), Keepalive: 5 * time.Second},
+			MQTT:     MQTTConfig{Broker: broker.URL(), Keepalive: 10 * time.Second},
 			Discovery: DiscoveryConfig{
 				Port:       port,
 				Interfaces: []string{"lo"},
@@ -103,6 +103,10 @@ func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger
 	fmt.Fprintf(out, "\nsweep %d: %d hosts in %.1f ms (%d probe(s))\n", inv.ID, len(inv.Hosts), inv.CompleteMS, inv.Probes)
 	inv.Table(out)
 
+	if err := demoDrive(ctx, sc, "pi-demo-1", out, log); err != nil {
+		return err
+	}
+
 	ci, err := ReadInventory(ctx, sc, log, nil)
 	if err != nil {
 		return err
@@ -142,5 +146,40 @@ func demoGPIO() gpio.Config {
 			{Name: "button", Pin: 22, Pull: "down", Edge: "both"},
 		},
 		Wiring: []gpio.Wire{{From: 25, To: 17}},
+	}
+}
+
+// demoDrive drives one host's pump output over MQTT, as any client would,
+// and waits for the float switch wired to it on the simulated board.
+func demoDrive(ctx context.Context, cfg Config, host string, out io.Writer, log *slog.Logger) error {
+	s, err := client(ctx, cfg, "demo", log)
+	if err != nil {
+		return err
+	}
+	defer s.Close("", nil)
+	levels := make(chan string, 8)
+	input := host + "/gpio/input/float_switch"
+	if err := s.Subscribe(input, func(_ string, b []byte) { levels <- string(b) }); err != nil {
+		return err
+	}
+	set := host + "/gpio/set/pump_drive"
+	start := time.Now()
+	if err := s.Publish(set, 1, false, []byte("1")); err != nil {
+		return err
+	}
+	timeout := time.After(3 * time.Second)
+	for {
+		select {
+		case v := <-levels:
+			if v == "1" {
+				fmt.Fprintf(out, "\n%s <- 1, then %s -> 1 (wired on the simulated board) after %.1f ms\n",
+					set, input, float64(time.Since(start).Microseconds())/1000)
+				return nil
+			}
+		case <-timeout:
+			return fmt.Errorf("demo: %s did not follow %s", input, set)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
