@@ -156,23 +156,29 @@ func (b *fakeBus) expect(t testing.TB, from int, topic, want string) {
 func (b *fakeBus) result(t testing.TB, from int, host string) services.Result {
 	t.Helper()
 	m := b.next(t, from, host+"/gpio/result")
-	var r struct {
-		services.Result
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
-		t.Fatalf("result %q: %v", m.Payload, err)
-	}
-	r.Result.Data = r.Data
-	return r.Result
+	return decodeResult(t, m.Payload)
 }
 
-// request sends payload to topic and returns the result it causes.
+// request sends payload to topic and returns the result it causes: the
+// first later result of the request's op, since the result of an earlier
+// request may still be on its way.
 func (b *fakeBus) request(t testing.TB, host, topic, payload string) services.Result {
 	t.Helper()
+	op := strings.Split(strings.TrimPrefix(topic, host+"/gpio/"), "/")[0]
 	from := b.mark()
 	b.send(topic, payload)
-	return b.result(t, from, host)
+	var m message
+	b.waitFor(t, "a "+op+" result", func(msgs []message, _, _ int) bool {
+		for _, x := range msgs[min(from, len(msgs)):] {
+			var r services.Result
+			if x.Topic == host+"/gpio/result" && json.Unmarshal([]byte(x.Payload), &r) == nil && r.Op == op {
+				m = x
+				return true
+			}
+		}
+		return false
+	})
+	return decodeResult(t, m.Payload)
 }
 
 // since returns the messages after from.
@@ -301,4 +307,18 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// decodeResult decodes a result, keeping its data as raw JSON.
+func decodeResult(t testing.TB, payload string) services.Result {
+	t.Helper()
+	var r struct {
+		services.Result
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(payload), &r); err != nil {
+		t.Fatalf("result %q: %v", payload, err)
+	}
+	r.Result.Data = r.Data
+	return r.Result
 }

@@ -248,10 +248,24 @@ func (s *Service) shutdown() {
 
 // Connected tells the service whether the MQTT session is up. After
 // failsafe_after without a session every output takes its failsafe level.
+//
+// Every (re)connect republishes the retained value of every pin: a clean
+// MQTT session drops what was queued while it was down (the values Run
+// publishes before the first connect included), and a broker restarted
+// without persistence has forgotten them.
 func (s *Service) Connected(up bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || s.connected == up {
+	if s.closed {
+		return
+	}
+	if up {
+		s.publishOutputs()
+		for _, in := range s.ins {
+			in.republish()
+		}
+	}
+	if s.connected == up {
 		return
 	}
 	s.connected = up
@@ -263,7 +277,6 @@ func (s *Service) Connected(up bool) {
 	if up {
 		if s.failsafe {
 			s.failsafe = false
-			s.publishOutputs()
 			s.out.changed()
 		}
 		return

@@ -368,6 +368,11 @@ func TestServiceEstopRecover(t *testing.T) {
 	b := h.bus
 	b.send(host+"/gpio/set/pump_drive", "1")
 	b.expect(t, 0, host+"/gpio/output/pump_drive", "1")
+	// The set's result may follow its output message: take it first, so
+	// the next result read is the estop's.
+	if r := b.result(t, 0, host); r.Op != services.OpSet || r.Status != "ok" {
+		t.Fatalf("set %+v", r)
+	}
 	from := b.mark()
 	r := b.request(t, host, host+"/gpio/control", `{"cmd":"estop","id":9}`)
 	if r.Status != "ok" || string(r.ID) != "9" {

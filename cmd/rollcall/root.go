@@ -29,6 +29,20 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
+// withConfig makes a RunE that loads the configuration and calls fn with a
+// context that ends on SIGINT or SIGTERM.
+func withConfig(fn func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cfg, err := loadConfig(cmd)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := signalContext()
+		defer cancel()
+		return fn(ctx, cmd, cfg)
+	}
+}
+
 // signalContext ends on SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,20 +59,13 @@ func newAgentCmd() *cobra.Command {
 		Use:   "agent",
 		Short: "Run this host's agent: MQTT session, discovery monitor and services",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
+		RunE: withConfig(func(ctx context.Context, _ *cobra.Command, cfg agent.Config) error {
+			a, err := agent.New(cfg, newLogger(cfg.LogLevel))
 			if err != nil {
 				return err
 			}
-			log := newLogger(cfg.LogLevel)
-			a, err := agent.New(cfg, log)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
 			return a.Run(ctx)
-		},
+		}),
 	}
 }
 
@@ -76,13 +83,7 @@ The sweep waits for every host the retained inventory lists as online, plus
 those named with --hosts or counted with --expect, then a short quiet period;
 it ends at --timeout otherwise. It exits 2 when an expected host is missing.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
+		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
 			inv, err := agent.Sweep(ctx, cfg, opts, newLogger(quiet(cfg.LogLevel)))
 			if err != nil {
 				return err
@@ -98,7 +99,7 @@ it ends at --timeout otherwise. It exits 2 when an expected host is missing.`,
 				return exitError{code: 2, err: fmt.Errorf("sweep: %d expected host(s) missing: %s", len(inv.Missing), strings.Join(inv.Missing, ", "))}
 			}
 			return nil
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.IntVar(&opts.Expect, "expect", 0, "wait for at least this many hosts")
@@ -126,13 +127,7 @@ func newInventoryCmd() *cobra.Command {
 		Use:   "inventory",
 		Short: "Print the cluster as its retained status and descriptions tell it",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := signalContext()
-			defer cancel()
+		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
 			out := cmd.OutOrStdout()
 			print := func(inv agent.Inventory) {
 				if asJSON {
@@ -156,7 +151,7 @@ func newInventoryCmd() *cobra.Command {
 				print(inv)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep printing the inventory as it changes")
