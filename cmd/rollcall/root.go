@@ -129,15 +129,22 @@ func newInventoryCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
 			out := cmd.OutOrStdout()
+			var last string
 			print := func(inv agent.Inventory) {
+				var b strings.Builder
 				if asJSON {
-					_ = writeJSON(out, inv)
-					return
+					_ = writeJSON(&b, inv)
+				} else {
+					inv.Table(&b)
 				}
-				if watch {
+				if b.String() == last {
+					return // a republished description that changes nothing shown
+				}
+				last = b.String()
+				if watch && !asJSON {
 					fmt.Fprintf(out, "--- %s\n", time.Now().Format(time.TimeOnly))
 				}
-				inv.Table(out)
+				io.WriteString(out, last)
 			}
 			var w func(agent.Inventory)
 			if watch {
