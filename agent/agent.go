@@ -199,14 +199,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := sess.Connect(ctx, 0); err != nil {
-		return err
-	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return mon.Serve(gctx, reportTap{Session: sess, topic: cfg.Discovery.ReportTopic, answer: a.handleReport})
-	})
 	for _, s := range a.services {
 		bus := &serviceBus{Session: sess, agent: a}
 		g.Go(func() error {
@@ -222,6 +216,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { a.describeLoop(gctx); return nil })
+	a.waitServing(ctx)
+	// Connect only now: the session subscribes every service's topics
+	// before it says online, so a request sent on seeing "online" is
+	// never lost.
+	if err := sess.Connect(ctx, 0); err != nil {
+		return err
+	}
+	g.Go(func() error {
+		return mon.Serve(gctx, reportTap{Session: sess, topic: cfg.Discovery.ReportTopic, answer: a.handleReport})
+	})
 	close(a.ready)
 	a.log.Info("agent running", "machine", a.machine, "broker", a.BrokerURL(), "udp", mon.LocalAddr().String(), "services", len(a.services))
 	err = g.Wait()
@@ -244,6 +248,29 @@ func (a *Agent) onConnect() {
 	}
 	a.publishDescription()
 	a.setConnected(true)
+}
+
+// serving is implemented by services that can say when they have
+// subscribed to their topics.
+type serving interface{ Serving() <-chan struct{} }
+
+// waitServing waits, a few seconds at most, for every service to subscribe.
+func (a *Agent) waitServing(ctx context.Context) {
+	timeout := time.After(5 * time.Second)
+	for _, s := range a.services {
+		sv, ok := s.(serving)
+		if !ok {
+			continue
+		}
+		select {
+		case <-sv.Serving():
+		case <-timeout:
+			a.log.Warn("service slow to subscribe; going online without it", "service", s.Name())
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // connectivity is implemented by services that act on broker loss (the

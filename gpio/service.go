@@ -62,6 +62,8 @@ type Service struct {
 	connected bool
 	lossTimer Timer
 	lossGen   uint64
+	// serving is closed once Run has subscribed to every topic.
+	serving chan struct{}
 }
 
 var _ services.Service = (*Service)(nil)
@@ -99,6 +101,7 @@ func New(cfg Config, opts Options) (*Service, error) {
 	}
 	log = log.With("service", owner)
 	s := &Service{
+		serving:   make(chan struct{}),
 		topics:    services.Topics{Host: opts.Host, Service: owner},
 		log:       log,
 		pins:      opts.Pins,
@@ -210,9 +213,15 @@ func (s *Service) Run(ctx context.Context, bus services.Bus) error {
 			return fmt.Errorf("gpio: subscribe %s: %w", sub.filter, err)
 		}
 	}
+	close(s.serving)
 	<-ctx.Done()
 	return nil
 }
+
+// Serving is closed once the service has subscribed to all its topics:
+// the agent waits for it before it tells the cluster the host is online,
+// so that no request sent on seeing "online" is lost.
+func (s *Service) Serving() <-chan struct{} { return s.serving }
 
 // shutdown drives outputs to failsafe and closes every line. It does not
 // publish: the session may be going away with us.

@@ -61,6 +61,7 @@ func TestGPIOSetupSurvivesSIGKILL(t *testing.T) {
 	a := startProc(t, bin, args...)
 	w := watchHost(t, "tcp://"+brokerAddr, "k1")
 	before := w.awaitDescription(t, func(d killDescription) bool { return d.gpioConfig() != nil })
+	w.awaitGPIO(t)
 	if got := outputNames(before.gpioConfig()); got != "pump_drive@25 lamp@23" {
 		t.Fatalf("outputs from the file: %s", got)
 	}
@@ -84,6 +85,7 @@ func TestGPIOSetupSurvivesSIGKILL(t *testing.T) {
 	if got := outputNames(after.gpioConfig()); got != "pump_drive@24 valve@5" {
 		t.Errorf("after SIGKILL and restart the description's outputs are %s, want the setup's pump_drive@24 valve@5", got)
 	}
+	w.awaitGPIO(t)
 	q := w.request(t, "k1/gpio/setup", nil)
 	var cfg struct {
 		Config json.RawMessage `json:"config"`
@@ -227,14 +229,22 @@ func (w *hostWatch) mark() int {
 
 func (w *hostWatch) await(t testing.TB, from int, what string, match func(killMsg) bool) killMsg {
 	t.Helper()
-	timeout := time.After(15 * time.Second)
+	m, ok := w.tryAwait(from, 15*time.Second, match)
+	if !ok {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	return m
+}
+
+func (w *hostWatch) tryAwait(from int, d time.Duration, match func(killMsg) bool) (killMsg, bool) {
+	timeout := time.After(d)
 	for i := from; ; {
 		w.mu.Lock()
 		for ; i < len(w.msgs); i++ {
 			if match(w.msgs[i]) {
 				m := w.msgs[i]
 				w.mu.Unlock()
-				return m
+				return m, true
 			}
 		}
 		more := w.more
@@ -242,7 +252,28 @@ func (w *hostWatch) await(t testing.TB, from int, what string, match func(killMs
 		select {
 		case <-more:
 		case <-timeout:
-			t.Fatalf("timed out waiting for %s", what)
+			return killMsg{}, false
+		}
+	}
+}
+
+// awaitGPIO waits until the gpio service answers a get: the agent
+// connects before its services subscribe, and a request published before
+// then is lost. gpio subscribes to get/# last.
+func (w *hostWatch) awaitGPIO(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; ; i++ {
+		id := fmt.Sprintf(`"ready-%d"`, i)
+		from := w.mark()
+		w.cl.Publish(w.host+"/gpio/get", 1, false, `{"id":`+id+`}`)
+		if _, ok := w.tryAwait(from, 200*time.Millisecond, func(m killMsg) bool {
+			return m.topic == w.host+"/gpio/result" && strings.Contains(m.payload, `"id":`+id)
+		}); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gpio service of %s never answered", w.host)
 		}
 	}
 }
