@@ -117,6 +117,16 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	return a, nil
 }
 
+// Service returns the host's service of that name, or nil.
+func (a *Agent) Service(name string) services.Service {
+	for _, s := range a.services {
+		if s.Name() == name {
+			return s
+		}
+	}
+	return nil
+}
+
 // Machine is the host's stable identity.
 func (a *Agent) Machine() string { return a.machine }
 

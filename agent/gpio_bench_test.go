@@ -20,6 +20,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	pgpio "periph.io/x/conn/v3/gpio"
+
+	"github.com/rollcall/rollcall/gpio"
 )
 
 // minSamples is the least number of round trips behind each percentile.
@@ -120,4 +123,70 @@ func percentile(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[max(i-1, 0)]
+}
+
+// BenchmarkEdgeToOnChange: an edge on a simulated input to its on_change
+// message received by a plain client through mosquitto on loopback.
+// Target: p99 ≤ 2 ms.
+//
+//	go test ./agent -run '^$' -bench EdgeToOnChange -benchtime 1x
+func BenchmarkEdgeToOnChange(b *testing.B) {
+	c := newTestCluster(b, mosquitto(b))
+	a := c.start(c.config("bench"))
+	sim, ok := a.Service("gpio").(*gpio.Service).Driver().(*gpio.Sim)
+	if !ok {
+		b.Fatal("the gpio service does not run on the sim driver")
+	}
+	const topic = "bench/gpio/input/button" // pin 22, pull-down, both edges
+	got := make(chan arrivalAt, 64)
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(c.broker).SetClientID("bench-edges"))
+	if tk := cl.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		b.Fatal("connect:", tk.Error())
+	}
+	defer cl.Disconnect(0)
+	tk := cl.Subscribe(topic, 0, func(_ paho.Client, m paho.Message) {
+		got <- arrivalAt{payload: string(m.Payload()), at: time.Now()}
+	})
+	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		b.Fatal("subscribe:", tk.Error())
+	}
+	edge := func(l pgpio.Level) time.Duration {
+		want := "0"
+		if l {
+			want = "1"
+		}
+		start := time.Now()
+		sim.Drive(22, l)
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case a := <-got:
+				if a.payload == want && a.at.After(start) {
+					return a.at.Sub(start)
+				}
+			case <-timeout:
+				b.Fatalf("no %s on %s within 5 s of the edge", want, topic)
+			}
+		}
+	}
+	for range 50 {
+		edge(pgpio.High)
+		edge(pgpio.Low)
+	}
+	n := max(minSamples, b.N)
+	lat := make([]time.Duration, 0, n)
+	b.ResetTimer()
+	for i := range n {
+		lat = append(lat, edge(i%2 == 0))
+	}
+	b.StopTimer()
+	p50, p99 := percentile(lat, 50), percentile(lat, 99)
+	b.ReportMetric(float64(p50)/float64(time.Microsecond), "p50-µs")
+	b.ReportMetric(float64(p99)/float64(time.Microsecond), "p99-µs")
+	b.Logf("edge→on_change over mosquitto, %d samples: p50 %v p99 %v (target p99 ≤ 2ms)", n, p50, p99)
+}
+
+type arrivalAt struct {
+	payload string
+	at      time.Time
 }

@@ -218,6 +218,10 @@ func (s *Service) Run(ctx context.Context, bus services.Bus) error {
 	return nil
 }
 
+// Driver is the service's driver: under --sim the simulated board, whose
+// inputs tests and demos can drive.
+func (s *Service) Driver() Driver { return s.driver }
+
 // Serving is closed once the service has subscribed to all its topics:
 // the agent waits for it before it tells the cluster the host is online,
 // so that no request sent on seeing "online" is lost.
