@@ -61,9 +61,10 @@ type Agent struct {
 	services []services.Service
 	pins     *services.PinRegistry
 
-	// Ready is closed once the session, monitor and services are up (tests
-	// and the demo wait on it).
-	ready chan struct{}
+	// ready is closed once the first connection has subscribed every
+	// topic and said online (tests and the demo wait on it).
+	ready     chan struct{}
+	readyOnce sync.Once
 
 	session *Session
 	broker  *Broker
@@ -130,7 +131,9 @@ func (a *Agent) Service(name string) services.Service {
 // Machine is the host's stable identity.
 func (a *Agent) Machine() string { return a.machine }
 
-// Ready is closed once the agent is serving.
+// Ready is closed once the agent is serving: its first connection to the
+// broker has subscribed to every topic of the host and its services and
+// published the host's status and description.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // MonitorAddr is the monitor's UDP address, once Ready.
@@ -236,7 +239,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	g.Go(func() error {
 		return mon.Serve(gctx, reportTap{Session: sess, topic: cfg.Discovery.ReportTopic, answer: a.handleReport})
 	})
-	close(a.ready)
 	a.log.Info("agent running", "machine", a.machine, "broker", a.BrokerURL(), "udp", mon.LocalAddr().String(), "services", len(a.services))
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -258,6 +260,7 @@ func (a *Agent) onConnect() {
 	}
 	a.publishDescription()
 	a.setConnected(true)
+	a.readyOnce.Do(func() { close(a.ready) })
 }
 
 // serving is implemented by services that can say when they have
