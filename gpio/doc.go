@@ -54,7 +54,8 @@
 //	<host>/gpio/set/<name>     1, 0, on, off, true, false, a duty 0–100 for
 //	                           pwm, or {"value":1,"for":"5s","period":…,"id":…}
 //	<host>/gpio/control        estop | recover, or {"cmd":"estop","id":…}
-//	<host>/gpio/get[/input|/output[/<name>]]  republish values
+//	<host>/gpio/get[/input|/output[/<name>]]  republish values; a plain
+//	                           get's result also carries the description
 //	<host>/gpio/result         the result of every request above
 //	<host>/gpio/output/<name>  output level or duty, retained
 //	<host>/gpio/input/<name>   input level, retained (unless on_change)

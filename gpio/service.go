@@ -946,6 +946,8 @@ type GetResult struct {
 	Inputs  map[string]any `json:"inputs,omitempty"`
 	Outputs map[string]any `json:"outputs,omitempty"`
 	Halted  bool           `json:"halted"`
+	// Description is the service's description, for a plain get.
+	Description *services.Description `json:"description,omitempty"`
 }
 
 func (s *Service) onGet(topic string, payload []byte) {
@@ -990,6 +992,10 @@ func (s *Service) onGet(topic string, payload []byte) {
 		s.respond(s.fail(id, services.OpGet, services.Error{Code: services.CodeNotFound,
 			Message: fmt.Sprintf("no %s named %q", kind, truncate(name, 64))}))
 	default:
+		if kind == "" {
+			d := s.describe()
+			res.Description = &d
+		}
 		s.respond(services.OK(id, services.OpGet, res))
 	}
 }
@@ -1025,6 +1031,11 @@ type State struct {
 func (s *Service) Describe() services.Description {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.describe()
+}
+
+// describe builds the description; s.mu is held.
+func (s *Service) describe() services.Description {
 	d := s.topics.Base()
 	if s.health != "" {
 		d.Health, d.Error = "error", s.health

@@ -323,6 +323,12 @@ func TestServiceQueryAndYAML(t *testing.T) {
 	}
 	b.expect(t, from, host+"/gpio/output/pump_drive", "1")
 	b.expect(t, from, "pizero1/gpio/set/lamp", "0")
+	// ...and a plain get answers with the service's description too.
+	var gr GetResult
+	if err := json.Unmarshal(r.Data.(json.RawMessage), &gr); err != nil || gr.Description == nil ||
+		gr.Description.Function != "gpio" || len(gr.Description.Outputs) == 0 {
+		t.Errorf("get result carries no description: %s", r.Data)
+	}
 	from = b.mark()
 	if r := b.request(t, host, host+"/gpio/get/input/button", ""); r.Status != "ok" {
 		t.Fatalf("get input %+v", r)
