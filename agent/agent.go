@@ -182,6 +182,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.monitor = mon
+	defer mon.Close()
 
 	clientID := cfg.MQTT.ClientID
 	if clientID == "" {
