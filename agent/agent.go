@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -355,7 +356,6 @@ func (a *Agent) describeLoop(ctx context.Context) {
 func (a *Agent) Describe() Description {
 	a.mu.Lock()
 	v := a.version
-	failed := maps(a.failed)
 	conflicts := slices.Clone(a.conflicts)
 	a.mu.Unlock()
 	d := Description{
@@ -368,22 +368,23 @@ func (a *Agent) Describe() Description {
 		ExtAddr:   a.cfg.Discovery.ExtAddr,
 		Conflicts: conflicts,
 	}
-	for _, s := range a.services {
-		sd := s.Describe()
-		if why, ok := failed[s.Name()]; ok {
-			sd.Health, sd.Error = "error", why
-		}
-		d.Services = append(d.Services, sd)
-	}
+	d.Services = a.describeServices()
 	return d
 }
 
-func maps(m map[string]string) map[string]string {
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
+// describeServices describes every service, marking those that stopped.
+func (a *Agent) describeServices() []services.Description {
+	a.mu.Lock()
+	failed := maps.Clone(a.failed)
+	a.mu.Unlock()
+	out := make([]services.Description, len(a.services))
+	for i, s := range a.services {
+		out[i] = s.Describe()
+		if why, ok := failed[s.Name()]; ok {
+			out[i].Health, out[i].Error = "error", why
+		}
 	}
-	return c
+	return out
 }
 
 func (a *Agent) publishDescription() {
@@ -431,18 +432,12 @@ func (a *Agent) handleReport(_ string, payload []byte) {
 	if r.Machine != a.machine {
 		return // another host's report (or a clone's, under our name)
 	}
-	names := make([]string, len(a.services))
-	for i, s := range a.services {
-		names[i] = s.Name()
+	descs := a.describeServices()
+	names := make([]string, len(descs))
+	for i, d := range descs {
+		names[i] = d.Function
 	}
-	a.mu.Lock()
-	failed := maps(a.failed)
-	a.mu.Unlock()
-	for _, s := range a.services {
-		d := s.Describe()
-		if why, ok := failed[s.Name()]; ok {
-			d.Health, d.Error = "error", why
-		}
+	for _, d := range descs {
 		b, err := discovery.NewReply(r, d, names).Marshal()
 		if err != nil {
 			a.log.Error("marshal reply", "err", err)

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rollcall/rollcall/discovery"
+	"github.com/rollcall/rollcall/services"
 )
 
 // SweepOptions are a sweep's own settings; the rest comes from Config.
@@ -48,19 +50,41 @@ func client(ctx context.Context, cfg Config, role string, log *slog.Logger) (*Se
 	return s, nil
 }
 
-// barrier waits until the broker has delivered the retained messages of
-// the filters subscribed before it. It publishes to a topic of its own,
-// which mosquitto delivers after them; brokers that send retained messages
-// from another goroutine (mochi) may still be sending, so it then waits
-// until activity has been quiet for settleQuiet. It gives up after wait.
-func barrier(s *Session, seen <-chan struct{}, activity <-chan struct{}, topic string, wait time.Duration) {
+// subscribeRetained subscribes h to filters and returns once the broker has
+// delivered their retained messages (or after wait). It subscribes a topic
+// of its own along with them and publishes to it: mosquitto delivers that
+// message after the retained ones. Brokers that send retained messages
+// from another goroutine (mochi) may still be sending then, so it also
+// waits until messages have stopped arriving for settleQuiet. h keeps
+// receiving later messages.
+func subscribeRetained(s *Session, filters []string, wait time.Duration, h services.Handler) error {
+	var (
+		once     sync.Once
+		seen     = make(chan struct{})
+		activity = make(chan struct{}, 1)
+		mark     = syncTopic()
+	)
+	err := s.SubscribeAll(append(slices.Clone(filters), mark), func(topic string, b []byte) {
+		if topic == mark {
+			once.Do(func() { close(seen) })
+			return
+		}
+		h(topic, b)
+		select {
+		case activity <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	if err := s.Publish(topic, 1, false, []byte{}); err == nil {
+	if err := s.Publish(mark, 1, false, []byte{}); err == nil {
 		select {
 		case <-seen:
 		case <-deadline.C:
-			return
+			return nil
 		}
 	}
 	quiet := time.NewTimer(settleQuiet)
@@ -70,9 +94,9 @@ func barrier(s *Session, seen <-chan struct{}, activity <-chan struct{}, topic s
 		case <-activity:
 			quiet.Reset(settleQuiet)
 		case <-quiet.C:
-			return
+			return nil
 		case <-deadline.C:
-			return
+			return nil
 		}
 	}
 }
@@ -111,7 +135,7 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 
 	expected := append([]string(nil), opts.Hosts...)
 	if !opts.NoRetained {
-		known, err := readKnown(ctx, s, cfg.Discovery.InventoryTopic)
+		known, err := readKnown(s, cfg.Discovery.InventoryTopic)
 		if err != nil {
 			return discovery.Inventory{}, err
 		}
@@ -173,51 +197,34 @@ func dedupe(xs []string) []string {
 // readKnown returns the hosts the retained inventory lists as online:
 // those whose <host>/status says online, and those the last sweep found
 // (so that a host that died since is named missing, once).
-func readKnown(ctx context.Context, s *Session, inventoryTopic string) ([]string, error) {
+func readKnown(s *Session, inventoryTopic string) ([]string, error) {
 	var (
-		mu       sync.Mutex
-		online   []string
-		once     sync.Once
-		seen     = make(chan struct{})
-		activity = make(chan struct{}, 1)
+		mu     sync.Mutex
+		online []string
 	)
-	mark := syncTopic()
-	err := s.SubscribeAll([]string{"+/status", inventoryTopic, mark}, func(topic string, b []byte) {
-		switch {
-		case topic == mark:
-			once.Do(func() { close(seen) })
-			return
-		case topic == inventoryTopic:
+	err := subscribeRetained(s, []string{"+/status", inventoryTopic}, 2*time.Second, func(topic string, b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if topic == inventoryTopic {
 			var last discovery.Inventory
 			if json.Unmarshal(b, &last) == nil {
-				mu.Lock()
 				for _, h := range last.Hosts {
 					if h.Status == discovery.StatusOnline {
 						online = append(online, h.Hostname)
 					}
 				}
-				mu.Unlock()
 			}
-		default:
-			if string(b) == "online" {
-				host, _, _ := strings.Cut(topic, "/")
-				mu.Lock()
-				online = append(online, host)
-				mu.Unlock()
-			}
-		}
-		select {
-		case activity <- struct{}{}:
-		default:
+		} else if string(b) == "online" {
+			host, _, _ := strings.Cut(topic, "/")
+			online = append(online, host)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	barrier(s, seen, activity, mark, 2*time.Second)
 	mu.Lock()
 	defer mu.Unlock()
-	return append([]string(nil), online...), nil
+	return slices.Clone(online), nil
 }
 
 func syncTopic() string {

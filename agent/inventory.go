@@ -47,21 +47,14 @@ func ReadInventory(ctx context.Context, cfg Config, log *slog.Logger, watch func
 	defer s.Close("", nil)
 
 	var (
-		mu       sync.Mutex
-		status   = map[string]string{}
-		descs    = map[string]*Description{}
-		last     *discovery.Inventory
-		once     sync.Once
-		seen     = make(chan struct{})
-		changed  = make(chan struct{}, 1)
-		activity = make(chan struct{}, 1)
+		mu      sync.Mutex
+		status  = map[string]string{}
+		descs   = map[string]*Description{}
+		last    *discovery.Inventory
+		changed = make(chan struct{}, 1)
 	)
-	mark := syncTopic()
-	err = s.SubscribeAll([]string{"+/status", "+/description", cfg.Discovery.InventoryTopic, mark}, func(topic string, b []byte) {
-		if topic == mark {
-			once.Do(func() { close(seen) })
-			return
-		}
+	filters := []string{"+/status", "+/description", cfg.Discovery.InventoryTopic}
+	err = subscribeRetained(s, filters, 3*time.Second, func(topic string, b []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		host, kind, _ := strings.Cut(topic, "/")
@@ -85,17 +78,14 @@ func ReadInventory(ctx context.Context, cfg Config, log *slog.Logger, watch func
 				descs[host] = &d
 			}
 		}
-		for _, ch := range []chan struct{}{changed, activity} {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+		select {
+		case changed <- struct{}{}:
+		default:
 		}
 	})
 	if err != nil {
 		return Inventory{}, err
 	}
-	barrier(s, seen, activity, mark, 3*time.Second)
 	// What arrived before the picture is not a change to report.
 	select {
 	case <-changed:
