@@ -1,10 +1,10 @@
 // Package agent composes a rollcall host: one MQTT session, the discovery
-// monitor and the host's services.
+// monitor and the host's services, built from the services registry.
 //
 // The agent keeps two retained topics per host:
 //
 //	<host>/status       "online", or "offline" (also the session's last will)
-//	<host>/description  the host and its services, see Description
+//	<host>/description  the host and its services (services.HostDescription)
 //
 // and answers:
 //
@@ -25,34 +25,19 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rollcall/rollcall/agent/broker"
+	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
-	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/services"
 )
 
 // Version is rollcall's version, set at build time with -ldflags.
 var Version = "0.1.0-dev"
-
-// Description is a host's retained self-description on <host>/description.
-type Description struct {
-	Host    string `json:"host"`
-	Machine string `json:"machine"`
-	// Version goes up on every change and across restarts.
-	Version  uint64   `json:"version"`
-	Rollcall string   `json:"rollcall"`
-	Updated  string   `json:"updated"`
-	IPAddrs  []string `json:"ipaddrs"`
-	ExtAddr  string   `json:"extaddr"`
-	// Conflicts lists other machines seen publishing under this host name.
-	Conflicts []string               `json:"conflicts,omitempty"`
-	Services  []services.Description `json:"services"`
-}
 
 // Agent is one host of the cluster.
 type Agent struct {
@@ -60,31 +45,34 @@ type Agent struct {
 	log      *slog.Logger
 	machine  string
 	services []services.Service
-	pins     *services.PinRegistry
 
 	// ready is closed once the first connection has subscribed every
 	// topic and said online (tests and the demo wait on it).
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	session *Session
-	broker  *Broker
+	session *session.Session
+	broker  *broker.Broker
 	monitor *discovery.Monitor
+	// stopping is set once Run is ending, so that the agent's own goodbye
+	// is not taken for someone overwriting its status.
+	stopping chan struct{}
 
-	mu        sync.Mutex
-	version   uint64
-	failed    map[string]string // service name -> why it stopped
-	conflicts []string
-	changed   chan struct{}
+	mu         sync.Mutex
+	version    uint64
+	failed     map[string]string // service name -> why it stopped
+	conflicts  []string
+	reasserted map[string]time.Time // topic -> last re-assertion
+	changed    chan struct{}
 }
 
-// New builds an agent from a validated configuration. Nothing is opened
-// until Run.
+// New builds an agent and its services from a configuration. Nothing is
+// opened until Run.
 func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("config: %w", errs)
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	id, err := machineID(cfg.StateDir, cfg.MachineID)
@@ -92,30 +80,50 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:     cfg,
-		log:     log.With("host", cfg.Host),
-		machine: id,
-		pins:    services.NewPinRegistry(),
-		ready:   make(chan struct{}),
-		version: loadVersion(cfg.StateDir),
-		failed:  map[string]string{},
-		changed: make(chan struct{}, 1),
+		cfg:        cfg,
+		log:        log.With("host", cfg.Host),
+		machine:    id,
+		ready:      make(chan struct{}),
+		stopping:   make(chan struct{}),
+		failed:     map[string]string{},
+		reasserted: map[string]time.Time{},
+		changed:    make(chan struct{}, 1),
 	}
-	for _, bus := range cfg.Buses {
-		if err := a.pins.ReserveBus(bus); err != nil {
-			return nil, err
+	v, err := loadVersion(cfg.StateDir)
+	if err != nil {
+		// The version is picked up above the broker's copy once connected.
+		a.log.Error("state file unreadable; the description version continues above the one the broker holds", "err", err)
+	}
+	a.version = v
+	claims := services.NewClaims()
+	for i, bus := range cfg.Buses {
+		if errs := claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus); errs != nil {
+			return nil, errs
 		}
 	}
-	g, err := gpio.New(cfg.GPIO, gpio.Options{
+	env := services.Env{
 		Host:     cfg.Host,
 		StateDir: cfg.StateDir,
+		Sim:      cfg.Sim,
+		Sysfs:    cfg.Sysfs,
 		Logger:   a.log,
-		Pins:     a.pins,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gpio: %w", err)
+		Claims:   claims,
 	}
-	a.services = append(a.services, g)
+	for _, name := range cfg.Services {
+		kind, ok := services.LookupKind(name)
+		if !ok {
+			return nil, fmt.Errorf("no service called %q", name)
+		}
+		block := cfg.Blocks[name]
+		if block == nil {
+			block = kind.NewConfig()
+		}
+		s, err := kind.New(env, block)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		a.services = append(a.services, s)
+	}
 	return a, nil
 }
 
@@ -137,6 +145,9 @@ func (a *Agent) Machine() string { return a.machine }
 // published the host's status and description.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
+// Connected reports whether the agent's MQTT session is up now.
+func (a *Agent) Connected() bool { return a.session != nil && a.session.Connected() }
+
 // MonitorAddr is the monitor's UDP address, once Ready.
 func (a *Agent) MonitorAddr() net.Addr { return a.monitor.LocalAddr() }
 
@@ -145,22 +156,24 @@ func (a *Agent) BrokerURL() string {
 	if a.broker != nil && a.cfg.MQTT.Broker == "" {
 		return a.broker.URL()
 	}
-	return a.cfg.BrokerURL()
+	return a.cfg.MQTT.URL()
 }
 
 func (a *Agent) statusTopic() string      { return a.cfg.Host + "/status" }
 func (a *Agent) descriptionTopic() string { return a.cfg.Host + "/description" }
 
 // Run serves until ctx ends. A service that fails is logged and marked
-// unhealthy; it never stops the agent.
-func (a *Agent) Run(ctx context.Context) error {
+// unhealthy; it never stops the agent. Run returns only once every
+// goroutine it started has ended.
+func (a *Agent) Run(ctx context.Context) (err error) {
 	cfg := a.cfg
+	defer close(a.stopping)
 	if cfg.MQTT.Broker == "" || cfg.MQTT.EmbeddedBroker != "" {
 		addr := cfg.MQTT.EmbeddedBroker
 		if addr == "" {
-			addr = DefaultEmbeddedBroker
+			addr = session.DefaultEmbeddedBroker
 		}
-		b, err := StartBroker(addr, a.log)
+		b, err := broker.Start(addr, a.log)
 		if err != nil {
 			return err
 		}
@@ -169,33 +182,25 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Info("embedded broker", "addr", b.Addr().String())
 	}
 
-	mon, err := discovery.ListenMonitor(discovery.MonitorConfig{
-		Addr:         fmt.Sprintf(":%d", cfg.Discovery.Port),
-		Hostname:     cfg.Host,
-		Machine:      a.machine,
-		ExtAddr:      cfg.Discovery.ExtAddr,
-		ReportTopic:  cfg.Discovery.ReportTopic,
-		Keys:         cfg.Discovery.keyring(),
-		ReplayWindow: cfg.Discovery.ReplayWindow,
-		Logger:       a.log.With("component", "monitor"),
-	})
-	if err != nil {
-		return err
-	}
-	a.monitor = mon
-	defer mon.Close()
-
 	clientID := cfg.MQTT.ClientID
 	if clientID == "" {
 		clientID = "rollcall-" + cfg.Host + "-" + discovery.ShortID(a.machine)
 	}
-	sess, err := NewSession(SessionConfig{
-		MQTT:        withBroker(cfg.MQTT, a.BrokerURL()),
+	mqtt := cfg.MQTT
+	mqtt.Broker = a.BrokerURL()
+	sess, err := session.New(session.Options{
+		Config:      mqtt,
 		ClientID:    clientID,
 		WillTopic:   a.statusTopic(),
 		WillPayload: "offline",
 		OnConnect:   a.onConnect,
-		OnLost:      func() { a.setConnected(false) },
+		// paho calls this on a goroutine of its own, which may run after the
+		// next connection is already up: only a session still down is lost.
+		OnLost: func() {
+			if !a.session.Connected() {
+				a.setConnected(false)
+			}
+		},
 	}, a.log.With("component", "mqtt"))
 	if err != nil {
 		return err
@@ -203,12 +208,31 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.session = sess
 	defer sess.Close(a.statusTopic(), []byte("offline"))
 
+	mon, err := discovery.ListenMonitor(discovery.MonitorConfig{
+		Addr:          fmt.Sprintf(":%d", cfg.Discovery.Port),
+		Hostname:      cfg.Host,
+		Machine:       a.machine,
+		ExtAddr:       cfg.Discovery.ExtAddr,
+		ReportTopic:   cfg.Discovery.ReportTopic,
+		ReplyPrefixes: cfg.Discovery.ReplyPrefixes,
+		Keys:          cfg.Discovery.Keyring(),
+		ReplayWindow:  cfg.Discovery.ReplayWindow,
+		OnReport:      a.answer,
+		Logger:        a.log.With("component", "monitor"),
+	})
+	if err != nil {
+		return err
+	}
+	a.monitor = mon
+	defer mon.Close()
+
 	for _, sub := range []struct {
 		filter string
 		h      services.Handler
 	}{
-		{cfg.Host + "/get", func(string, []byte) { a.publishDescription() }},
+		{cfg.Host + "/get", func(services.Message) { a.publishDescription() }},
 		{a.descriptionTopic(), a.watchDescription},
+		{a.statusTopic(), a.watchStatus},
 	} {
 		if err := sess.Subscribe(sub.filter, sub.h); err != nil {
 			return err
@@ -216,6 +240,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	defer func() {
+		if werr := g.Wait(); err == nil && !errors.Is(werr, context.Canceled) {
+			err = werr
+		}
+	}()
 	for _, s := range a.services {
 		bus := &serviceBus{Session: sess, agent: a}
 		g.Go(func() error {
@@ -231,27 +260,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error { a.describeLoop(gctx); return nil })
-	a.waitServing(ctx)
+	a.waitServing(gctx)
 	// Connect only now: the session subscribes every service's topics
 	// before it says online, so a request sent on seeing "online" is
 	// never lost.
-	if err := sess.Connect(ctx, 0); err != nil {
+	if err := sess.Connect(gctx, 0); err != nil {
 		return err
 	}
-	g.Go(func() error {
-		return mon.Serve(gctx, reportTap{Session: sess, topic: cfg.Discovery.ReportTopic, answer: a.handleReport})
-	})
+	g.Go(func() error { return mon.Serve(gctx, sess) })
 	a.log.Info("agent running", "machine", a.machine, "broker", a.BrokerURL(), "udp", mon.LocalAddr().String(), "services", len(a.services))
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	return err
-}
-
-func withBroker(m MQTTConfig, url string) MQTTConfig {
-	m.Broker = url
-	return m
+	<-gctx.Done()
+	return nil
 }
 
 // onConnect republishes the retained state after every (re)connect: a
@@ -265,15 +284,11 @@ func (a *Agent) onConnect() {
 	a.readyOnce.Do(func() { close(a.ready) })
 }
 
-// serving is implemented by services that can say when they have
-// subscribed to their topics.
-type serving interface{ Serving() <-chan struct{} }
-
 // waitServing waits, a few seconds at most, for every service to subscribe.
 func (a *Agent) waitServing(ctx context.Context) {
 	timeout := time.After(5 * time.Second)
 	for _, s := range a.services {
-		sv, ok := s.(serving)
+		sv, ok := s.(services.Serving)
 		if !ok {
 			continue
 		}
@@ -288,38 +303,17 @@ func (a *Agent) waitServing(ctx context.Context) {
 	}
 }
 
-// connectivity is implemented by services that act on broker loss (the
-// gpio failsafe).
-type connectivity interface{ Connected(up bool) }
-
 func (a *Agent) setConnected(up bool) {
 	for _, s := range a.services {
-		if c, ok := s.(connectivity); ok {
+		if c, ok := s.(services.Connector); ok {
 			c.Connected(up)
 		}
 	}
 }
 
-// reportTap hands the monitor's reports to this host's services in
-// process, then publishes them for other MQTT clients on the host. The
-// agent does not subscribe to the report topic: with every agent of a
-// cluster subscribed, each probe would wake every agent once per host.
-type reportTap struct {
-	*Session
-	topic  string
-	answer func(topic string, payload []byte)
-}
-
-func (t reportTap) Publish(topic string, qos byte, retained bool, payload []byte) error {
-	if topic == t.topic {
-		t.answer(topic, payload)
-	}
-	return t.Session.Publish(topic, qos, retained, payload)
-}
-
 // serviceBus is a service's Bus: the session, plus Changed.
 type serviceBus struct {
-	*Session
+	*session.Session
 	agent *Agent
 }
 
@@ -340,25 +334,31 @@ func (a *Agent) describeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-a.changed:
-			a.mu.Lock()
-			a.version++
-			v := a.version
-			a.mu.Unlock()
-			if err := saveVersion(a.cfg.StateDir, v); err != nil {
-				a.log.Warn("save description version", "err", err)
-			}
+			a.bumpVersion(0)
 			a.publishDescription()
 		}
 	}
 }
 
+// bumpVersion raises the version by one, or above floor when that is
+// higher, and keeps it.
+func (a *Agent) bumpVersion(floor uint64) {
+	a.mu.Lock()
+	a.version = max(a.version, floor) + 1
+	v := a.version
+	a.mu.Unlock()
+	if err := saveVersion(a.cfg.StateDir, v); err != nil {
+		a.log.Warn("save description version", "err", err)
+	}
+}
+
 // Describe returns the host's current description.
-func (a *Agent) Describe() Description {
+func (a *Agent) Describe() services.HostDescription {
 	a.mu.Lock()
 	v := a.version
 	conflicts := slices.Clone(a.conflicts)
 	a.mu.Unlock()
-	d := Description{
+	return services.HostDescription{
 		Host:      a.cfg.Host,
 		Machine:   a.machine,
 		Version:   v,
@@ -367,9 +367,8 @@ func (a *Agent) Describe() Description {
 		IPAddrs:   hostAddrs(),
 		ExtAddr:   a.cfg.Discovery.ExtAddr,
 		Conflicts: conflicts,
+		Services:  a.describeServices(),
 	}
-	d.Services = a.describeServices()
-	return d
 }
 
 // describeServices describes every service, marking those that stopped.
@@ -398,21 +397,73 @@ func (a *Agent) publishDescription() {
 	}
 }
 
-// watchDescription spots another machine publishing under this host's
-// name: every fresh Pi image is called raspberrypi. The conflict is named
-// in this host's description, never merged away.
-func (a *Agent) watchDescription(_ string, payload []byte) {
+// reassertEvery bounds how often the agent puts back a retained topic of
+// its own that someone else overwrote.
+const reassertEvery = 2 * time.Second
+
+// mayReassert reports whether topic may be re-asserted now, and records
+// that it was.
+func (a *Agent) mayReassert(topic string) bool {
+	select {
+	case <-a.stopping:
+		return false
+	default:
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.reasserted[topic]; ok && time.Since(t) < reassertEvery {
+		return false
+	}
+	a.reasserted[topic] = time.Now()
+	return true
+}
+
+// watchDescription guards this host's retained description. Another
+// machine's description under this host's name is a conflict (every
+// fresh Pi image is called raspberrypi), but only once the broker keeps
+// it: a live message is checked by asking the broker for its retained
+// copy again, so a one-off publish there (a spoofed probe reply, say) is
+// ignored. The conflict is named in this host's description, never merged
+// away, and this host's own description is put back. The host's own
+// description read back from the broker keeps its version from going
+// backwards after its state was lost.
+func (a *Agent) watchDescription(m services.Message) {
 	var d struct {
 		Machine string `json:"machine"`
+		Version uint64 `json:"version"`
 	}
-	if json.Unmarshal(payload, &d) != nil || d.Machine == "" || d.Machine == a.machine {
+	if len(m.Payload) == 0 || json.Unmarshal(m.Payload, &d) != nil || d.Machine == "" {
+		if m.Retained || len(m.Payload) == 0 {
+			if a.mayReassert(a.descriptionTopic()) {
+				a.publishDescription()
+			}
+		}
+		return
+	}
+	if d.Machine == a.machine {
+		a.mu.Lock()
+		behind := d.Version > a.version
+		a.mu.Unlock()
+		if behind {
+			a.log.Warn("description version behind the broker's; continuing above it", "broker", d.Version)
+			a.bumpVersion(d.Version)
+			a.publishDescription()
+		}
+		return
+	}
+	if !m.Retained {
+		if a.mayReassert("check:" + a.descriptionTopic()) {
+			if err := a.session.Resubscribe(a.descriptionTopic()); err != nil {
+				a.log.Debug("re-read retained description", "err", err)
+			}
+		}
 		return
 	}
 	a.mu.Lock()
 	known := slices.Contains(a.conflicts, d.Machine)
 	if !known {
 		a.conflicts = append(a.conflicts, d.Machine)
-		sort.Strings(a.conflicts)
+		slices.Sort(a.conflicts)
 	}
 	a.mu.Unlock()
 	if !known {
@@ -421,16 +472,26 @@ func (a *Agent) watchDescription(_ string, payload []byte) {
 	}
 }
 
-// handleReport answers a monitor's report for this machine with one reply
-// per service on the probe's reply topic.
-func (a *Agent) handleReport(_ string, payload []byte) {
-	r, err := discovery.ParseReport(payload)
-	if err != nil {
-		a.log.Debug("report dropped", "err", err)
+// watchStatus puts back this host's retained "online" when something
+// else overwrites it while the agent runs.
+func (a *Agent) watchStatus(m services.Message) {
+	if string(m.Payload) == "online" || !a.Connected() {
 		return
 	}
+	if a.mayReassert(a.statusTopic()) {
+		a.log.Warn("status overwritten while running; putting back online", "payload", truncate(string(m.Payload), 40))
+		if err := a.session.Publish(a.statusTopic(), 1, true, []byte("online")); err != nil {
+			a.log.Warn("publish status", "err", err)
+		}
+	}
+}
+
+// answer answers a monitor's report for this machine with one reply per
+// service on the probe's reply topic, built from the report as the
+// monitor made it.
+func (a *Agent) answer(r discovery.Report) {
 	if r.Machine != a.machine {
-		return // another host's report (or a clone's, under our name)
+		return
 	}
 	descs := a.describeServices()
 	names := make([]string, len(descs))

@@ -17,8 +17,11 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/rollcall/rollcall/discovery"
+	"github.com/rollcall/rollcall/agent/broker"
+	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/services"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -66,18 +69,17 @@ func (c *testCluster) stopAll() {
 }
 
 func (c *testCluster) config(host string) Config {
-	cfg := Config{
-		Host:      host,
-		StateDir:  filepath.Join(c.dir, host),
-		Sim:       true,
-		MQTT:      MQTTConfig{Broker: c.broker, Keepalive: 2 * time.Second},
-		Discovery: DiscoveryConfig{Port: c.port, Interfaces: []string{"lo"}},
-		GPIO: gpio.Config{
-			Output: []gpio.OutputPin{{Name: "pump_drive", Pin: 25}, {Name: "lamp", Pin: 23}},
-			Input:  []gpio.InputPin{{Name: "float_switch", Pin: 17, Pull: "down"}, {Name: "button", Pin: 22, Pull: "down"}},
-		},
+	cfg := DefaultConfig()
+	cfg.Host = host
+	cfg.StateDir = filepath.Join(c.dir, host)
+	cfg.Sim = true
+	cfg.MQTT = session.Config{Broker: c.broker, Keepalive: 2 * time.Second}
+	cfg.Discovery.Port = c.port
+	cfg.Discovery.Interfaces = []string{"lo"}
+	cfg.Blocks[gpio.Name] = &gpio.Config{
+		Output: []gpio.OutputPin{{Name: "pump_drive", Pin: 25}, {Name: "lamp", Pin: 23}},
+		Input:  []gpio.InputPin{{Name: "float_switch", Pin: 17, Pull: "down"}, {Name: "button", Pin: 22, Pull: "down"}},
 	}
-	cfg.Defaults()
 	return cfg
 }
 
@@ -103,7 +105,7 @@ func (c *testCluster) start(cfg Config) *Agent {
 	case <-time.After(10 * time.Second):
 		c.t.Fatalf("agent %s not ready", cfg.Host)
 	}
-	waitFor(c.t, 10*time.Second, "agent "+cfg.Host+" connected", a.session.Connected)
+	waitFor(c.t, 10*time.Second, "agent "+cfg.Host+" connected", a.Connected)
 	return a
 }
 
@@ -117,17 +119,16 @@ func (c *testCluster) stop(key string) {
 	delete(c.agents, key)
 }
 
-func (c *testCluster) sweepConfig() Config {
-	cfg := c.config("sweeper")
-	return cfg
+func (c *testCluster) sweepConfig() cluster.Config {
+	return c.config("sweeper").Client()
 }
 
-func (c *testCluster) sweep(opts SweepOptions) discovery.Inventory {
+func (c *testCluster) sweep(opts cluster.SweepOptions) cluster.Inventory {
 	c.t.Helper()
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	inv, err := Sweep(context.Background(), c.sweepConfig(), opts, testLogger(c.t))
+	inv, err := cluster.Sweep(context.Background(), c.sweepConfig(), opts, testLogger(c.t))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -146,9 +147,9 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func embeddedBroker(t testing.TB) *Broker {
+func embeddedBroker(t testing.TB) *broker.Broker {
 	t.Helper()
-	b, err := StartBroker("127.0.0.1:0", testLogger(t))
+	b, err := broker.Start("127.0.0.1:0", testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,26 +200,26 @@ func mosquitto(t testing.TB) string {
 	return "tcp://" + addr.String()
 }
 
-func checkSweep(t *testing.T, inv discovery.Inventory, hosts ...string) {
+func checkSweep(t *testing.T, inv cluster.Inventory, hosts ...string) {
 	t.Helper()
-	if !inv.Complete || len(inv.Missing) > 0 {
-		t.Errorf("sweep incomplete: complete=%v missing=%v", inv.Complete, inv.Missing)
+	if !inv.Sweep.Complete || len(inv.Missing) > 0 {
+		t.Errorf("sweep incomplete: complete=%v missing=%v", inv.Sweep.Complete, inv.Missing)
 	}
 	var got []string
 	for _, h := range inv.Hosts {
-		got = append(got, h.Hostname)
+		got = append(got, h.Host)
 		if h.IPAddr != "127.0.0.1" {
-			t.Errorf("host %s: ipaddr %q, want 127.0.0.1", h.Hostname, h.IPAddr)
+			t.Errorf("host %s: ipaddr %q, want 127.0.0.1", h.Host, h.IPAddr)
 		}
 		var fns []string
 		for _, s := range h.Services {
 			fns = append(fns, s.Function)
-			if s.Function == "gpio" && (len(s.Inputs) != 2 || len(s.Outputs) != 2 || s.Setup != h.Hostname+"/gpio/setup") {
-				t.Errorf("host %s gpio: inputs %v outputs %v setup %q", h.Hostname, s.Inputs, s.Outputs, s.Setup)
+			if s.Function == "gpio" && (len(s.Inputs) != 2 || len(s.Outputs) != 2 || s.Setup != h.Host+"/gpio/setup") {
+				t.Errorf("host %s gpio: inputs %v outputs %v setup %q", h.Host, s.Inputs, s.Outputs, s.Setup)
 			}
 		}
 		if !slices.Contains(fns, "gpio") {
-			t.Errorf("host %s: services %v lack gpio", h.Hostname, fns)
+			t.Errorf("host %s: services %v lack gpio", h.Host, fns)
 		}
 	}
 	slices.Sort(got)
@@ -233,10 +234,10 @@ func TestSweepEmbeddedBroker(t *testing.T) {
 	for _, h := range []string{"pi1", "pi2", "pi3"} {
 		c.start(c.config(h))
 	}
-	inv := c.sweep(SweepOptions{Expect: 3})
+	inv := c.sweep(cluster.SweepOptions{Expect: 3})
 	checkSweep(t, inv, "pi1", "pi2", "pi3")
 
-	ci, err := ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+	ci, err := cluster.ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,12 +245,12 @@ func TestSweepEmbeddedBroker(t *testing.T) {
 		t.Fatalf("inventory has %d hosts, want 3: %+v", len(ci.Hosts), ci.Hosts)
 	}
 	for _, h := range ci.Hosts {
-		if h.Status != "online" || h.Description == nil || len(h.Description.Services) != 1 || h.Description.Machine == "" {
+		if h.Status != "online" || h.Version == 0 || len(h.Services) != 1 || h.Machine == "" {
 			t.Errorf("inventory host %+v", h)
 		}
 	}
-	if ci.LastSweep == nil || ci.LastSweep.ID != inv.ID {
-		t.Errorf("inventory's last sweep %+v, want sweep %d", ci.LastSweep, inv.ID)
+	if ci.Sweep == nil || ci.Sweep.ID != inv.Sweep.ID {
+		t.Errorf("inventory's last sweep %+v, want sweep %d", ci.Sweep, inv.Sweep.ID)
 	}
 }
 
@@ -258,10 +259,10 @@ func TestSweepMosquitto(t *testing.T) {
 	for _, h := range []string{"pi1", "pi2"} {
 		c.start(c.config(h))
 	}
-	checkSweep(t, c.sweep(SweepOptions{Expect: 2}), "pi1", "pi2")
+	checkSweep(t, c.sweep(cluster.SweepOptions{Expect: 2}), "pi1", "pi2")
 	// The retained inventory now lists both as online: a sweep with no
 	// --expect still waits for both.
-	checkSweep(t, c.sweep(SweepOptions{}), "pi1", "pi2")
+	checkSweep(t, c.sweep(cluster.SweepOptions{}), "pi1", "pi2")
 }
 
 // TestExternalClient answers reports the way the README tells any MQTT
@@ -295,7 +296,7 @@ func TestExternalClient(t *testing.T) {
 	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
 		t.Fatal("external client subscribe:", tk.Error())
 	}
-	inv := c.sweep(SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
+	inv := c.sweep(cluster.SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
 	if len(inv.Hosts) != 1 {
 		t.Fatalf("hosts: %+v", inv.Hosts)
 	}
@@ -321,8 +322,8 @@ func TestHostnameConflict(t *testing.T) {
 	cfg := c.config("raspberrypi")
 	cfg.StateDir = filepath.Join(c.dir, "second-card")
 	a2 := c.start(cfg)
-	inv := c.sweep(SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
-	if len(inv.Conflicts) != 1 || inv.Conflicts[0].Hostname != "raspberrypi" {
+	inv := c.sweep(cluster.SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
+	if len(inv.Conflicts) != 1 || inv.Conflicts[0].Host != "raspberrypi" {
 		t.Fatalf("conflicts %+v, want raspberrypi", inv.Conflicts)
 	}
 	ms := inv.Conflicts[0].Machines
@@ -336,7 +337,7 @@ func TestHostnameConflict(t *testing.T) {
 		t.Errorf("sweep lists %d hosts, want both machines", len(inv.Hosts))
 	}
 	waitFor(t, 5*time.Second, "inventory to show the conflict", func() bool {
-		ci, err := ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+		ci, err := cluster.ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
 		return err == nil && len(ci.Conflicts) == 1 && len(ci.Conflicts[0].Machines) == 2
 	})
 }
@@ -350,39 +351,42 @@ func TestStatusAndReconnect(t *testing.T) {
 	c := newTestCluster(t, b.URL())
 	cfg := c.config("pi1")
 	a := c.start(cfg)
-	read := func() HostState {
-		ci, err := ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+	read := func() cluster.Host {
+		ci, err := cluster.ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
 		if err != nil || len(ci.Hosts) != 1 {
-			return HostState{}
+			return cluster.Host{}
 		}
 		return ci.Hosts[0]
 	}
 	waitFor(t, 5*time.Second, "pi1 online with a description", func() bool {
 		h := read()
-		return h.Status == "online" && h.Description != nil
+		return h.Status == "online" && h.Version > 0
 	})
-	v1 := read().Description.Version
+	v1 := read().Version
 
 	// The broker restarts with nothing retained.
 	b.Close()
-	b2, err := StartBroker(addr, testLogger(t))
+	b2, err := broker.Start(addr, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.stopAll(); b2.Close() })
 	waitFor(t, 15*time.Second, "pi1 to republish after reconnect", func() bool {
 		h := read()
-		return h.Status == "online" && h.Description != nil && h.Description.Machine == a.Machine()
+		return h.Status == "online" && h.Machine == a.Machine()
 	})
 
 	// <host>/get makes it republish on demand.
 	got := make(chan struct{}, 4)
-	s, err := client(context.Background(), c.sweepConfig(), "test", testLogger(t))
+	s, err := session.New(session.Options{Config: c.sweepConfig().MQTT, ClientID: "test-get"}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Connect(context.Background(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close("", nil)
-	s.Subscribe("pi1/description", func(string, []byte) { got <- struct{}{} })
+	s.Subscribe("pi1/description", func(services.Message) { got <- struct{}{} })
 	<-got // the retained one
 	s.Publish("pi1/get", 1, false, nil)
 	select {
@@ -396,8 +400,8 @@ func TestStatusAndReconnect(t *testing.T) {
 
 	c.start(cfg)
 	waitFor(t, 5*time.Second, "pi1 back online", func() bool { return read().Status == "online" })
-	if h := read(); h.Description == nil || h.Description.Version <= v1 || h.Description.Machine != a.Machine() {
-		t.Errorf("after restart: %+v, want version > %d and machine %s", h.Description, v1, a.Machine())
+	if h := read(); h.Version <= v1 || h.Machine != a.Machine() {
+		t.Errorf("after restart: %+v, want version > %d and machine %s", h, v1, a.Machine())
 	}
 }
 
@@ -412,15 +416,15 @@ func TestSignedProbes(t *testing.T) {
 
 	signed := c.sweepConfig()
 	signed.Discovery.Key = cfg.Discovery.Key
-	inv, err := Sweep(context.Background(), signed, SweepOptions{Hosts: []string{"pi1"}, Timeout: 3 * time.Second}, testLogger(t))
+	inv, err := cluster.Sweep(context.Background(), signed, cluster.SweepOptions{Hosts: []string{"pi1"}, Timeout: 3 * time.Second}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(inv.Hosts) != 1 || len(inv.Missing) != 0 {
 		t.Fatalf("signed sweep: hosts %+v missing %v", inv.Hosts, inv.Missing)
 	}
-	inv = c.sweep(SweepOptions{Hosts: []string{"pi1"}, Timeout: 500 * time.Millisecond, NoRetained: true})
-	if len(inv.Hosts) != 1 || inv.Hosts[0].Status != discovery.StatusMissing || !slices.Equal(inv.Missing, []string{"pi1"}) {
+	inv = c.sweep(cluster.SweepOptions{Hosts: []string{"pi1"}, Timeout: 500 * time.Millisecond, NoRetained: true})
+	if len(inv.Hosts) != 1 || inv.Hosts[0].Status != cluster.StatusMissing || !slices.Equal(inv.Missing, []string{"pi1"}) {
 		t.Fatalf("unsigned sweep: hosts %+v missing %v, want pi1 missing", inv.Hosts, inv.Missing)
 	}
 }
@@ -429,14 +433,23 @@ func TestMissingHostNamed(t *testing.T) {
 	b := embeddedBroker(t)
 	c := newTestCluster(t, b.URL())
 	c.start(c.config("pi1"))
-	inv := c.sweep(SweepOptions{Hosts: []string{"pi1", "ghost"}, Timeout: 400 * time.Millisecond})
+	inv := c.sweep(cluster.SweepOptions{Hosts: []string{"pi1", "ghost"}, Timeout: 400 * time.Millisecond})
 	if !slices.Equal(inv.Missing, []string{"ghost"}) {
 		t.Errorf("missing %v, want [ghost]", inv.Missing)
 	}
-	if inv.Probes < 2 {
-		t.Errorf("probes %d: a missing host should cause retransmissions", inv.Probes)
+	if inv.Sweep.Probes < 2 {
+		t.Errorf("probes %d: a missing host should cause retransmissions", inv.Sweep.Probes)
 	}
 	if !strings.Contains(fmt.Sprint(inv.Hosts), "pi1") {
 		t.Errorf("pi1 not in %+v", inv.Hosts)
 	}
+}
+
+func freeUDPPort() (int, error) {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port, nil
 }

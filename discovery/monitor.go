@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rollcall/rollcall/services"
 	"golang.org/x/net/ipv4"
 )
 
@@ -31,6 +32,12 @@ type MonitorConfig struct {
 	Hostname, Machine, ExtAddr string
 	// ReportTopic is where reports go, DefaultReportTopic by default.
 	ReportTopic string
+	// ReplyPrefixes are the topics a probe may ask answers on (see
+	// CheckReplyTopic); DefaultReplyPrefix by default.
+	ReplyPrefixes []string
+	// OnReport, when set, is given every report before it is published:
+	// the agent answers for its own services in process, from the value.
+	OnReport func(Report)
 
 	// Keys, when not empty, makes the monitor drop every probe not signed
 	// by one of them. ReplayWindow is the allowed clock skew and how long
@@ -49,8 +56,8 @@ type MonitorConfig struct {
 	// Logger gets one line per dropped probe, rate-limited where a sender
 	// could make it noisy. Nil discards.
 	Logger *slog.Logger
-	// Now is the clock, time.Now by default.
-	Now func() time.Time
+	// Clock is the monitor's time, the real clock by default.
+	Clock services.Clock
 	// InterfaceAddrs returns the addresses, with prefix lengths, of the
 	// interface with index ifIndex, or of every interface when ifIndex is
 	// 0. Nil asks the operating system. Tests inject a multi-homed host.
@@ -68,6 +75,7 @@ const (
 	DropStale       = "stale"
 	DropReplay      = "replay"
 	DropOffSubnet   = "off_subnet"
+	DropReplyTopic  = "reply_topic"
 	DropRateLimited = "rate_limited"
 	DropHeard       = "heard"
 	DropDuplicate   = "duplicate"
@@ -165,6 +173,9 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if cfg.ReportTopic == "" {
 		cfg.ReportTopic = DefaultReportTopic
 	}
+	if len(cfg.ReplyPrefixes) == 0 {
+		cfg.ReplyPrefixes = []string{DefaultReplyPrefix}
+	}
 	if cfg.ReplayWindow <= 0 {
 		cfg.ReplayWindow = DefaultReplayWindow
 	}
@@ -183,8 +194,8 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = services.RealClock{}
 	}
 	if cfg.InterfaceAddrs == nil {
 		cfg.InterfaceAddrs = systemPrefixes
@@ -207,7 +218,7 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 		short:  ShortID(cfg.Machine),
 		lookup: cfg.InterfaceAddrs,
 		after: func(d time.Duration, f func()) func() bool {
-			return time.AfterFunc(d, f).Stop
+			return cfg.Clock.AfterFunc(d, f).Stop
 		},
 		limiter:  newLimiter(cfg.RatePerSource, cfg.Burst, cfg.GlobalRate, cfg.GlobalBurst),
 		nonces:   newExpiring[string, struct{}](maxNonces, 2*cfg.ReplayWindow),
@@ -324,7 +335,7 @@ func (m *Monitor) Handle(pub Publisher, b []byte, src netip.Addr, ifIndex int) e
 	key := probeKey{rep.ReplyTo, rep.ID}
 	if jitter <= 0 {
 		m.mu.Unlock()
-		return m.publish(pub, key, payload, republish)
+		return m.publish(pub, key, rep, payload, republish)
 	}
 	// Spread the reports of many hosts over the sweep's jitter window,
 	// so the broker sees a trickle rather than a burst.
@@ -336,7 +347,7 @@ func (m *Monitor) Handle(pub Publisher, b []byte, src netip.Addr, ifIndex int) e
 		delete(m.timers, t)
 		m.mu.Unlock()
 		if live {
-			m.publish(pub, key, payload, republish)
+			m.publish(pub, key, rep, payload, republish)
 		}
 	})
 	m.mu.Unlock()
@@ -349,7 +360,7 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 	if len(b) > MaxDatagram {
 		return rep, 0, false, &DropError{DropTooLarge, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))}
 	}
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	local, err := m.localAddr(src, ifIndex, now)
 	if err != nil {
 		return rep, 0, false, &DropError{DropOffSubnet, err}
@@ -373,6 +384,9 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 			return rep, 0, false, &DropError{DropReplay, fmt.Errorf("%w %s", ErrReplay, p.Nonce)}
 		}
 		m.nonces.put(p.Nonce, struct{}{}, now)
+	}
+	if why := CheckReplyTopic(p.Topic, m.cfg.ReportTopic, m.cfg.ReplyPrefixes); why != "" {
+		return rep, 0, false, &DropError{DropReplyTopic, errors.New(why)}
 	}
 	if slices.Contains(p.Heard, m.short) {
 		return rep, 0, false, &DropError{DropHeard, errors.New("sweep already heard this host")}
@@ -412,13 +426,16 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 // publish sends one report at QoS 0, not retained: a report is only
 // useful to the sweep running now, and a lost one is recovered by the
 // sweep's retransmission.
-func (m *Monitor) publish(pub Publisher, key probeKey, payload []byte, republish bool) error {
+func (m *Monitor) publish(pub Publisher, key probeKey, rep Report, payload []byte, republish bool) error {
+	if m.cfg.OnReport != nil {
+		m.cfg.OnReport(rep)
+	}
 	err := pub.Publish(m.cfg.ReportTopic, 0, false, payload)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if a := m.answered.get(key, m.cfg.Now()); a != nil {
+	if a := m.answered.get(key, m.cfg.Clock.Now()); a != nil {
 		a.pending = false
-		a.last = m.cfg.Now()
+		a.last = m.cfg.Clock.Now()
 	}
 	if err != nil {
 		derr := &DropError{DropPublish, err}
@@ -478,7 +495,7 @@ func (m *Monitor) drop(derr *DropError, src netip.Addr) {
 		m.log.Debug("probe dropped", "reason", derr.Reason, "src", src, "err", derr.Err)
 		return
 	}
-	now := m.cfg.Now()
+	now := m.cfg.Clock.Now()
 	w := m.warned[derr.Reason]
 	if w == nil {
 		w = &warnState{}

@@ -70,6 +70,10 @@ type fakeTime struct {
 }
 
 func (c *fakeTime) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+// AfterFunc runs on real time: tests that need jittered reports on their
+// own schedule replace the monitor's after.
+func (c *fakeTime) AfterFunc(d time.Duration, f func()) services.Timer { return time.AfterFunc(d, f) }
 func (c *fakeTime) add(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
@@ -110,7 +114,7 @@ func newTestMonitor(t *testing.T, edit func(*MonitorConfig)) (*Monitor, *fakePub
 		Hostname:       "pibot01",
 		Machine:        machineA,
 		ExtAddr:        "173.95.174.120",
-		Now:            clk.Now,
+		Clock:          clk,
 		InterfaceAddrs: testLookup,
 	}
 	if edit != nil {
@@ -600,7 +604,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 func BenchmarkMonitorHandle(b *testing.B) {
 	clk := &fakeTime{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	m, err := NewMonitor(MonitorConfig{
-		Hostname: "pibot01", Machine: machineA, Now: clk.Now, InterfaceAddrs: testLookup,
+		Hostname: "pibot01", Machine: machineA, Clock: clk, InterfaceAddrs: testLookup,
 		RatePerSource: 1e12, Burst: 1 << 30, GlobalRate: 1e12, GlobalBurst: 1 << 30,
 	})
 	if err != nil {

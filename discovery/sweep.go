@@ -54,7 +54,7 @@ type SweepConfig struct {
 	// milliseconds (at most MaxJitterMS). Scale it with the cluster size.
 	JitterMS int
 	// Clock is the sweep's time; nil is the real clock.
-	Clock Clock
+	Clock services.Clock
 }
 
 func (c SweepConfig) withDefaults() SweepConfig {
@@ -74,22 +74,10 @@ func (c SweepConfig) withDefaults() SweepConfig {
 		c.MaxProbes = DefaultMaxProbes
 	}
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = services.RealClock{}
 	}
 	return c
 }
-
-// A Clock gives a sweep its time.
-type Clock interface {
-	Now() time.Time
-	// After sends the time on the returned channel once d has passed.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Sweep runs one sweep: it sends the probe with send, retransmits it under
 // the same id with the hosts heard so far, and aggregates replies until
@@ -119,11 +107,13 @@ func Sweep(ctx context.Context, cfg SweepConfig, send func(Probe) error, replies
 		if a.Done(now) {
 			return a.Inventory(now), nil
 		}
-		wake := clk.After(a.Next().Sub(now))
+		wake, stop := services.After(clk, a.Next().Sub(now))
 		select {
 		case <-ctx.Done():
+			stop()
 			return a.Inventory(clk.Now()), fmt.Errorf("sweep: %w", ctx.Err())
 		case r, ok := <-replies:
+			stop()
 			if !ok { // the subscription is gone; nothing more will come
 				return a.Inventory(clk.Now()), nil
 			}

@@ -11,22 +11,35 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/services"
 )
 
 var sweepStart = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a Clock the test moves. Every After call is announced on
-// armed, so a test knows the sweep is waiting before it moves time.
+// fakeClock is a services.Clock the test moves. Every AfterFunc call is
+// announced on armed, so a test knows the sweep is waiting before it moves
+// time.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time
-	waiters []fakeWaiter
+	waiters []*fakeWaiter
 	armed   chan time.Duration
 }
 
 type fakeWaiter struct {
-	at time.Time
-	ch chan time.Time
+	c       *fakeClock
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (w *fakeWaiter) Stop() bool {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	was := !w.stopped
+	w.stopped = true
+	return was
 }
 
 func newFakeClock() *fakeClock {
@@ -35,33 +48,42 @@ func newFakeClock() *fakeClock {
 
 func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) services.Timer {
 	c.mu.Lock()
-	if d <= 0 {
-		ch <- c.now
-	} else {
-		c.waiters = append(c.waiters, fakeWaiter{c.now.Add(d), ch})
+	w := &fakeWaiter{c: c, at: c.now.Add(d), f: f}
+	due := d <= 0
+	if !due {
+		c.waiters = append(c.waiters, w)
 	}
 	c.mu.Unlock()
+	if due {
+		f()
+	}
 	c.armed <- d
-	return ch
+	return w
 }
 
 // set moves the clock to t and fires the waiters that are due.
 func (c *fakeClock) set(t time.Time) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.now = t
 	kept := c.waiters[:0]
+	var due []*fakeWaiter
 	for _, w := range c.waiters {
-		if w.at.After(t) {
+		switch {
+		case w.stopped:
+		case w.at.After(t):
 			kept = append(kept, w)
-			continue
+		default:
+			w.stopped = true
+			due = append(due, w)
 		}
-		w.ch <- t
 	}
 	c.waiters = kept
+	c.mu.Unlock()
+	for _, w := range due {
+		w.f()
+	}
 }
 
 type sentProbe struct {

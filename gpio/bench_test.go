@@ -33,7 +33,7 @@ func (b *chanBus) Changed()                                 {}
 func startBench(tb testing.TB, sim *Sim) (*chanBus, func()) {
 	tb.Helper()
 	cfg := Config{Driver: DriverSim, Input: []InputPin{{Name: "button", Pin: 17, Pull: "down"}}}
-	svc, err := New(cfg, Options{Host: host, Driver: sim})
+	svc, err := New(cfg, Options{Env: services.Env{Host: host}, Driver: sim})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -41,9 +41,7 @@ func startBench(tb testing.TB, sim *Sim) (*chanBus, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx, bus) }()
-	for range 4 {
-		<-bus.subs
-	}
+	<-svc.Serving()
 	<-bus.ch // the initial value
 	return bus, func() { cancel(); <-done }
 }
@@ -64,7 +62,7 @@ func BenchmarkEdgeToPublish(b *testing.B) {
 		select {
 		case t1 := <-bus.ch:
 			lat = append(lat, t1.Sub(t0))
-		case <-time.After(waitTimeout):
+		case <-timeout():
 			b.Fatal("no publish for an edge")
 		}
 	}
@@ -138,7 +136,7 @@ loop:
 	b.StopTimer()
 	c1 := cpu()
 	// Let the last edges through before counting.
-	deadline := time.After(waitTimeout)
+	deadline := timeout()
 	for len(bus.ch) > 0 {
 		select {
 		case <-deadline:

@@ -1,28 +1,24 @@
 package gpio
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/rollcall/rollcall/services"
+	"github.com/rollcall/rollcall/services/servicestest"
 )
 
-func TestValidate(t *testing.T) {
-	held := func(pin int) (string, bool) {
-		switch pin {
-		case 2, 3:
-			return "i2c1", true
-		case 4:
-			return "dht22", true
-		}
-		return "", false
-	}
+// validate checks cfg as the runtime does: its own checks, then its
+// claims against a host with i2c1 enabled and GPIO 4 held by dht22.
+func validate(t *testing.T, cfg Config) services.Errors {
+	errs := cfg.Check(services.Checker{Topics: topics})
+	return append(errs, servicestest.Claims(t, nil).Check(Name, cfg.Claims())...)
+}
+
+func TestCheck(t *testing.T) {
 	type problem struct{ code, field string }
 	tests := []struct {
 		name string
@@ -43,7 +39,7 @@ func TestValidate(t *testing.T) {
 			want: []problem{{services.CodeConflict, "pwm[0].name"}}},
 		{name: "duplicate pin", cfg: Config{Output: []OutputPin{{Name: "a", Pin: 5}}, Input: []InputPin{{Name: "b", Pin: 5}}},
 			want: []problem{{services.CodeConflict, "input[0].pin"}}},
-		{name: "missing name", cfg: Config{Output: []OutputPin{{Pin: 5}}},
+		{name: "empty name", cfg: Config{Output: []OutputPin{{Pin: 5}}},
 			want: []problem{{services.CodeInvalid, "output[0].name"}}},
 		{name: "name with slash", cfg: Config{Output: []OutputPin{{Name: "a/b", Pin: 5}}},
 			want: []problem{{services.CodeInvalid, "output[0].name"}}},
@@ -55,10 +51,21 @@ func TestValidate(t *testing.T) {
 		{name: "software pwm may not", cfg: Config{PWM: []PWMPin{{Name: "a", Pin: 5, Period: 20}}},
 			want: []problem{{services.CodeInvalid, "pwm[0].period"}}},
 		{name: "input enums and ranges", cfg: Config{Input: []InputPin{{Name: "a", Pin: 5, Edge: "up", Pull: "x",
-			Debounce: Duration(time.Minute), Scan: Duration(time.Millisecond), OnChange: "a/+/b"}}},
+			Debounce: services.Duration(time.Minute), Scan: services.Duration(time.Millisecond), OnChange: "a/+/b"}}},
 			want: []problem{{services.CodeInvalid, "input[0].pull"}, {services.CodeInvalid, "input[0].edge"}, {services.CodeInvalid, "input[0].debounce"},
 				{services.CodeInvalid, "input[0].scan"}, {services.CodeInvalid, "input[0].on_change"}}},
 		{name: "on_change to another host", cfg: Config{Input: []InputPin{{Name: "a", Pin: 5, OnChange: "pizero1/gpio/set/lamp"}}}},
+		{name: "on_change to a topic of one's own", cfg: Config{Input: []InputPin{{Name: "a", Pin: 5, OnChange: "sensors/door"}}}},
+		{name: "on_change loops", cfg: Config{Input: []InputPin{{Name: "a", Pin: 5, OnChange: host + "/gpio/get"}, {Name: "b", Pin: 6, OnChange: host + "/gpio/set/x"}}},
+			want: []problem{{services.CodeInvalid, "input[0].on_change"}, {services.CodeInvalid, "input[1].on_change"}}},
+		{name: "on_change onto another host's state", cfg: Config{Input: []InputPin{{Name: "a", Pin: 5, OnChange: "otherpi/status"},
+			{Name: "b", Pin: 6, OnChange: "otherpi/description"}, {Name: "c", Pin: 7, OnChange: "rollcall/inventory"}, {Name: "d", Pin: 8, OnChange: "otherpi/gpio/setup"}}},
+			want: []problem{{services.CodeInvalid, "input[0].on_change"}, {services.CodeInvalid, "input[1].on_change"}, {services.CodeInvalid, "input[2].on_change"}, {services.CodeInvalid, "input[3].on_change"}}},
+		{name: "follow", cfg: Config{Output: []OutputPin{{Name: "a", Pin: 5, Follow: "pizero1/gpio/input/button"}, {Name: "b", Pin: 6, Follow: host + "/gpio/input/x"}},
+			PWM: []PWMPin{{Name: "c", Pin: 18, Follow: "lights/level"}}}},
+		{name: "follow loops", cfg: Config{Output: []OutputPin{{Name: "a", Pin: 5, Follow: host + "/gpio/output/a"}, {Name: "b", Pin: 6, Follow: host + "/gpio/set/b"},
+			{Name: "c", Pin: 7, Follow: "otherpi/gpio/setup"}, {Name: "d", Pin: 8, Follow: "x/#"}}},
+			want: []problem{{services.CodeInvalid, "output[0].follow"}, {services.CodeInvalid, "output[1].follow"}, {services.CodeInvalid, "output[2].follow"}, {services.CodeInvalid, "output[3].follow"}}},
 		{name: "driver", cfg: Config{Driver: "wiringpi"}, want: []problem{{services.CodeInvalid, "driver"}}},
 		{name: "failsafe_after", cfg: Config{FailsafeAfter: -1}, want: []problem{{services.CodeInvalid, "failsafe_after"}}},
 		{name: "wiring", cfg: Config{Wiring: []Wire{{From: 40, To: 1}}}, want: []problem{{services.CodeInvalid, "wiring[0].from"}}},
@@ -66,7 +73,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []problem
-			for _, e := range tc.cfg.Validate(held) {
+			for _, e := range validate(t, tc.cfg) {
 				got = append(got, problem{e.Code, e.Field})
 				if e.Message == "" {
 					t.Errorf("%s: empty message", e.Field)
@@ -79,7 +86,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestParseSetup(t *testing.T) {
+func TestDecodeSetup(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload string
@@ -88,33 +95,35 @@ func TestParseSetup(t *testing.T) {
 		code    string
 	}{
 		{name: "json", payload: `{"output":[{"name":"a","pin":5,"init":1}],"input":[{"name":"b","pin":6,"debounce":20,"scan":"1s"}]}`,
-			want: Config{Output: []OutputPin{{Name: "a", Pin: 5, Init: 1}}, Input: []InputPin{{Name: "b", Pin: 6, Debounce: Duration(20 * time.Millisecond), Scan: Duration(time.Second)}}}},
+			want: Config{Output: []OutputPin{{Name: "a", Pin: 5, Init: 1}}, Input: []InputPin{{Name: "b", Pin: 6, Debounce: services.Duration(20 * time.Millisecond), Scan: services.Duration(time.Second)}}}},
 		{name: "yaml as in the seed", payload: "output:\n  - {name: pump_drive, pin: 25, init: 0, pull: down}\npwm:\n  - {name: servo, pin: 18, init: 20, period: 1000, pol: normal}\ninput:\n  - {name: button, pin: 22, pull: down, edge: both, debounce: 20ms, on_change: pizero1/gpio/set/lamp}\n",
 			want: Config{Output: []OutputPin{{Name: "pump_drive", Pin: 25, Pull: "down"}}, PWM: []PWMPin{{Name: "servo", Pin: 18, Init: 20, Period: 1000, Pol: "normal"}},
-				Input: []InputPin{{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: Duration(20 * time.Millisecond), OnChange: "pizero1/gpio/set/lamp"}}}},
+				Input: []InputPin{{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond), OnChange: "pizero1/gpio/set/lamp"}}}},
 		{name: "not an object", payload: `[1,2]`, code: services.CodeMalformed},
 		{name: "null", payload: `null`, code: services.CodeMalformed},
 		{name: "truncated", payload: `{"output":[{"name":"a"`, code: services.CodeMalformed},
 		{name: "string pin", payload: `{"output":[{"name":"a","pin":"5"}]}`, code: services.CodeMalformed, field: "output[0].pin"},
 		{name: "float pin", payload: `{"output":[{"name":"a","pin":5.5}]}`, code: services.CodeMalformed, field: "output[0].pin"},
+		{name: "bool pin", payload: `{"output":[{"name":"a","pin":true}]}`, code: services.CodeMalformed, field: "output[0].pin"},
 		{name: "missing pin", payload: `{"input":[{"name":"a"}]}`, code: services.CodeMalformed, field: "input[0].pin"},
-		{name: "bad duration", payload: `{"input":[{"name":"a","pin":5,"debounce":"soon"}]}`, code: services.CodeMalformed, field: "input[0]"},
+		{name: "bad duration", payload: `{"input":[{"name":"a","pin":5,"debounce":"soon"}]}`, code: services.CodeMalformed, field: "input[0].debounce"},
 		{name: "unknown field", payload: `{"pwm":[{"name":"a","pin":18,"freq":50}]}`, code: services.CodeMalformed, field: "pwm[0].freq"},
 		{name: "field name in the wrong case", payload: `{"output":[{"name":"a","PIN":5}]}`, code: services.CodeMalformed, field: "output[0].PIN"},
 		{name: "unknown mode", payload: `{"relay":[]}`, code: services.CodeMalformed, field: "relay"},
-		{name: "merge not bool", payload: `{"merge":"yes"}`, code: services.CodeMalformed, field: "merge"},
-		{name: "yaml non-string keys", payload: "output:\n  - {1: a}\n", code: services.CodeMalformed},
-		{name: "too large", payload: strings.Repeat(" ", services.MaxPayload+1), code: services.CodeTooLarge},
+		{name: "map for a list", payload: `{"output":{"name":"a","pin":5}}`, code: services.CodeMalformed, field: "output"},
+		{name: "yaml non-string keys", payload: "output:\n  - {[1]: a}\n", code: services.CodeMalformed},
+		{name: "yaml alias", payload: "a: &x {name: a, pin: 5}\noutput: [*x]\n", code: services.CodeMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, errs := ParseSetup([]byte(tc.payload))
+			var cfg Config
+			errs := services.Decode([]byte(tc.payload), 0, &cfg)
 			if tc.code == "" {
 				if errs != nil {
 					t.Fatalf("errors %v", errs)
 				}
-				if !reflect.DeepEqual(s.Config, tc.want) {
-					t.Errorf("config\n%+v\nwant\n%+v", s.Config, tc.want)
+				if !reflect.DeepEqual(cfg, tc.want) {
+					t.Errorf("config\n%+v\nwant\n%+v", cfg, tc.want)
 				}
 				return
 			}
@@ -122,55 +131,6 @@ func TestParseSetup(t *testing.T) {
 				t.Fatalf("errors %+v, want %s at %q", errs, tc.code, tc.field)
 			}
 		})
-	}
-}
-
-func TestDuration(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want time.Duration
-		bad  bool
-	}{
-		{name: "string", in: `"20ms"`, want: 20 * time.Millisecond},
-		{name: "number is ms", in: `20`, want: 20 * time.Millisecond},
-		{name: "fraction of ms", in: `0.5`, want: 500 * time.Microsecond},
-		{name: "numeric string", in: `"1500"`, want: 1500 * time.Millisecond},
-		{name: "compound", in: `"1m30s"`, want: 90 * time.Second},
-		{name: "garbage", in: `"soon"`, bad: true},
-		{name: "huge", in: `1e300`, bad: true},
-		{name: "bool", in: `true`, bad: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var d Duration
-			err := json.Unmarshal([]byte(tc.in), &d)
-			if tc.bad != (err != nil) || (!tc.bad && d.D() != tc.want) {
-				t.Fatalf("%s: %v, %v", tc.in, d, err)
-			}
-		})
-	}
-	// YAML and viper's mapstructure hook read the same forms.
-	var y struct{ D Duration }
-	if err := yaml.Unmarshal([]byte("d: 20ms"), &y); err != nil || y.D.D() != 20*time.Millisecond {
-		t.Errorf("yaml: %v %v", y.D, err)
-	}
-	if err := yaml.Unmarshal([]byte("d: 20"), &y); err != nil || y.D.D() != 20*time.Millisecond {
-		t.Errorf("yaml number: %v %v", y.D, err)
-	}
-	to := reflect.TypeFor[Duration]()
-	for _, in := range []any{"2s", 2000, 2000.0} {
-		v, err := DecodeHook(reflect.TypeOf(in), to, in)
-		if err != nil || v.(Duration).D() != 2*time.Second {
-			t.Errorf("DecodeHook(%v) = %v, %v", in, v, err)
-		}
-	}
-	if v, _ := DecodeHook(reflect.TypeOf(""), reflect.TypeOf(""), "x"); v != "x" {
-		t.Error("DecodeHook touched a string field")
-	}
-	b, _ := json.Marshal(Config{Input: []InputPin{{Name: "a", Debounce: Duration(20 * time.Millisecond)}}})
-	if !strings.Contains(string(b), `"debounce":"20ms"`) {
-		t.Errorf("marshal: %s", b)
 	}
 }
 
@@ -206,9 +166,10 @@ func TestSchemaCoversModel(t *testing.T) {
 	check("wiring", reflect.TypeFor[Wire]())
 }
 
-func ExampleConfig_Validate() {
-	s, _ := ParseSetup([]byte("pwm:\n  - {name: sonar_angle, pin: 28}\n"))
-	for _, e := range s.Config.Validate(nil) {
+func ExampleConfig_Check() {
+	var cfg Config
+	_ = services.Decode([]byte("pwm:\n  - {name: sonar_angle, pin: 28}\n"), 0, &cfg)
+	for _, e := range cfg.Check(services.Checker{Topics: services.Topics{Host: "pizero2", Service: "gpio"}}) {
 		fmt.Println(e.Code, e.Field, e.Message)
 	}
 	// Output: invalid pwm[0].pin GPIO 28 is not on the header (BCM 0–27)

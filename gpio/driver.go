@@ -53,24 +53,6 @@ type PWMLine interface {
 	Close() error
 }
 
-// A Clock gives the service its time: debounce, pulses, scans and the
-// failsafe delay all run on it, so tests can drive them.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) Timer
-}
-
-// A Timer is a pending AfterFunc; *time.Timer is one.
-type Timer interface {
-	Stop() bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
-
 // dutyOf converts a percentage to periph's Duty.
 func dutyOf(percent float64) pgpio.Duty {
 	return pgpio.Duty(percent/100*float64(pgpio.DutyMax) + 0.5)

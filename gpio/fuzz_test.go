@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/rollcall/rollcall/services"
+	"github.com/rollcall/rollcall/services/servicestest"
 )
 
-// FuzzSetup feeds the setup parser and validator arbitrary payloads: they
+// FuzzSetup feeds the setup decoder and checks arbitrary payloads: they
 // must not panic, every error must carry a code and a message, and a
 // setup that passes must survive a marshal/parse round trip unchanged.
 func FuzzSetup(f *testing.F) {
@@ -20,10 +23,12 @@ func FuzzSetup(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	claims := servicestest.Claims(f, nil)
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		s, errs := ParseSetup(payload)
+		var cfg Config
+		errs := services.Decode(payload, services.MaxPayload, &cfg)
 		if errs == nil {
-			errs = s.Config.Validate(func(pin int) (string, bool) { return "i2c1", pin == 2 || pin == 3 })
+			errs = append(cfg.Check(services.Checker{Topics: topics}), claims.Check(Name, cfg.Claims())...)
 		}
 		for _, e := range errs {
 			if e.Code == "" || e.Message == "" {
@@ -33,16 +38,16 @@ func FuzzSetup(f *testing.F) {
 		if errs != nil {
 			return
 		}
-		b, err := json.Marshal(s.Config)
+		b, err := json.Marshal(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, errs := ParseSetup(b)
-		if errs != nil {
+		var again Config
+		if errs := services.Decode(b, 0, &again); errs != nil {
 			t.Fatalf("re-parse of %s: %v", b, errs)
 		}
-		if !reflect.DeepEqual(normal(again.Config), normal(s.Config)) {
-			t.Fatalf("round trip:\n%+v\n%+v", s.Config, again.Config)
+		if !reflect.DeepEqual(normal(again), normal(cfg)) {
+			t.Fatalf("round trip:\n%+v\n%+v", cfg, again)
 		}
 	})
 }

@@ -2,10 +2,11 @@ package gpio
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	pgpio "periph.io/x/conn/v3/gpio"
+
+	"github.com/rollcall/rollcall/services"
 )
 
 // edgeWait bounds one WaitForEdge, so a watcher notices it is stopped
@@ -16,26 +17,25 @@ const edgeWait = 250 * time.Millisecond
 // driver, a debounce timer lets the level settle, and a settled change
 // that passes the edge filter is published, retained.
 type input struct {
-	spec  InputPin
-	topic string
-	line  InputLine
-	clock Clock
-	out   *outbox
-
-	value atomic.Int32 // last settled logical level, for Describe
+	spec    InputPin
+	line    InputLine
+	clock   services.Clock
+	publish func(level int)
 
 	mu       sync.Mutex
 	level    int
 	stopped  bool
-	debounce Timer
-	scan     Timer
+	debounce services.Timer
+	scan     services.Timer
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-func newInput(spec InputPin, topic string, line InputLine, clock Clock, out *outbox) *input {
-	return &input{spec: spec, topic: topic, line: line, clock: clock, out: out,
+// newInput watches line; publish is called with every settled level that
+// passes the edge filter, with the lock of the input held.
+func newInput(spec InputPin, line InputLine, clock services.Clock, publish func(level int)) *input {
+	return &input{spec: spec, line: line, clock: clock, publish: publish,
 		stop: make(chan struct{}), done: make(chan struct{})}
 }
 
@@ -50,7 +50,6 @@ func (in *input) logical(l pgpio.Level) int {
 func (in *input) start() {
 	in.mu.Lock()
 	in.level = in.logical(in.line.Read())
-	in.value.Store(int32(in.level))
 	in.publishLocked()
 	if d := in.spec.Scan.D(); d > 0 {
 		in.scan = in.clock.AfterFunc(d, in.scanTick)
@@ -99,7 +98,6 @@ func (in *input) settle() {
 		return
 	}
 	in.level = lvl
-	in.value.Store(int32(lvl))
 	switch in.spec.Edge {
 	case "rising":
 		if lvl != 1 {
@@ -120,26 +118,11 @@ func (in *input) scanTick() {
 		return
 	}
 	in.level = in.logical(in.line.Read())
-	in.value.Store(int32(in.level))
 	in.publishLocked()
 	in.scan = in.clock.AfterFunc(in.spec.Scan.D(), in.scanTick)
 }
 
-// republish publishes the current settled level again and returns it.
-func (in *input) republish() int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.publishLocked()
-	return in.level
-}
-
-func (in *input) publishLocked() {
-	p := []byte("0")
-	if in.level == 1 {
-		p = []byte("1")
-	}
-	in.out.send(in.topic, true, p)
-}
+func (in *input) publishLocked() { in.publish(in.level) }
 
 // close stops the watcher and releases the line.
 func (in *input) close() error {

@@ -1,7 +1,6 @@
 package gpio
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 
 	pgpio "periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/rollcall/rollcall/services/servicestest"
 )
 
 // outPin is a gpiotest pin that fails the test if it is ever Read while
@@ -137,7 +138,7 @@ func TestPeriphOutputInput(t *testing.T) {
 	// first, notices.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	deadline := time.After(waitTimeout)
+	deadline := timeout()
 	for lvl := pgpio.Low; ; lvl = !lvl {
 		select {
 		case <-got:
@@ -239,11 +240,11 @@ func TestPeriphSoftPWM(t *testing.T) {
 			t.Fatal(err)
 		}
 		pin := b.pin(n)
-		waitUntil(t, "toggling", func() bool { return pin.highs.Load() > 3 && pin.lows.Load() > 3 })
+		servicestest.WaitUntil(t, "toggling", func() bool { return pin.highs.Load() > 3 && pin.lows.Load() > 3 })
 		if err := p.Set(pgpio.DutyMax, 0); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, "steady high", func() bool { return pin.Pin.Read() == pgpio.High })
+		servicestest.WaitUntil(t, "steady high", func() bool { return pin.Pin.Read() == pgpio.High })
 		if err := p.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -263,31 +264,21 @@ func TestServiceOnPeriph(t *testing.T) {
 	cfg := Config{Driver: DriverPeriph,
 		Output: []OutputPin{{Name: "relay", Pin: 25, Init: 1, ActiveLow: true}},
 		Input:  []InputPin{{Name: "door", Pin: 17, Pull: "down"}}}
-	svc, err := New(cfg, Options{Host: host, Driver: d})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus := newFakeBus()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, bus) }()
-	bus.waitFor(t, "subscriptions", func(_ []message, _, subs int) bool { return subs == 4 })
-	bus.expect(t, 0, host+"/gpio/input/door", "0")
+	h := startWith(t, cfg, "", d, servicestest.NewBus())
+	bus := h.bus
+	bus.Expect(t, 0, host+"/gpio/input/door", "0")
 	relay := brd.pin(25)
 	if relay.Pin.Read() != pgpio.Low {
 		t.Error("active-low relay at init 1 should be driven low")
 	}
-	bus.send(host+"/gpio/set/relay", "0")
+	h.request("set/relay", "0")
 	if relay.Pin.Read() != pgpio.High {
 		t.Error("relay off should be high")
 	}
 	edges <- pgpio.High
-	bus.expect(t, 0, host+"/gpio/input/door", "1")
-	bus.send(host+"/gpio/set/relay", "1")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	bus.Expect(t, 0, host+"/gpio/input/door", "1")
+	h.request("set/relay", "1")
+	h.stop()
 	if relay.Pin.Read() != pgpio.High || !relay.closed.Load() || !brd.pin(17).closed.Load() {
 		t.Error("shutdown did not leave the relay at failsafe 0 (high) and release the lines")
 	}

@@ -20,6 +20,8 @@ func Schemas() map[string]any {
 			map[string]any{"type": "string", "pattern": `^[0-9.]+(ns|us|µs|ms|s|m|h)([0-9.]+(ns|us|µs|ms|s|m|h))*$`},
 			map[string]any{"type": "number", "minimum": 0},
 		}}
+	follow := map[string]any{"type": "string", "maxLength": 256, "pattern": "^[^$+#][^+#]*$",
+		"description": "a topic whose values drive this output as a set would, such as another host's retained <host>/<service>/input/<name>"}
 	object := func(required []string, props map[string]any) map[string]any {
 		return map[string]any{"type": "object", "additionalProperties": false, "required": required, "properties": props}
 	}
@@ -29,6 +31,7 @@ func Schemas() map[string]any {
 		"pull":       with(pull, "recorded; a character-device output line cannot be biased"),
 		"active_low": map[string]any{"type": "boolean", "description": "logical 1 drives the line low"},
 		"failsafe":   with(level, "level on shutdown, estop and broker loss"),
+		"follow":     follow,
 	})
 	pwm := object([]string{"name", "pin"}, map[string]any{
 		"name": name, "pin": pin,
@@ -36,13 +39,14 @@ func Schemas() map[string]any {
 		"period":   map[string]any{"type": "integer", "minimum": 1, "maximum": MaxPeriod, "default": DefaultPeriod, "description": "period in microseconds; software PWM (pins other than 12, 13, 18, 19) needs at least 1000"},
 		"pol":      map[string]any{"type": "string", "enum": []string{"normal", "inverted"}},
 		"failsafe": duty,
+		"follow":   follow,
 	})
 	input := object([]string{"name", "pin"}, map[string]any{
 		"name": name, "pin": pin,
 		"pull":       pull,
 		"edge":       map[string]any{"type": "string", "enum": []string{"rising", "falling", "both"}, "default": "both", "description": "which changes are published"},
 		"debounce":   with(duration, "the level must hold this long to count (max 10s)"),
-		"on_change":  map[string]any{"type": "string", "maxLength": 256, "pattern": "^[^$+#][^+#]*$", "description": "topic the value is published to, retained; default <host>/gpio/input/<name>; another host's <host>/gpio/set/<name> links this input to that output"},
+		"on_change":  map[string]any{"type": "string", "maxLength": 256, "pattern": "^[^$+#][^+#]*$", "description": "a topic each change is also published to, not retained (the value is always retained on <host>/gpio/input/<name>); another host's <host>/<service>/set/<name> drives that output; never a topic of this service or one rollcall keeps for state or requests"},
 		"scan":       with(duration, "also publish the value at this interval (min 10ms)"),
 		"active_low": map[string]any{"type": "boolean"},
 	})
@@ -97,7 +101,8 @@ func with(base map[string]any, description string) map[string]any {
 	return m
 }
 
-var schemaJSON = sync.OnceValue(func() json.RawMessage {
+// schemas is Schemas, marshalled once.
+var schemas = sync.OnceValue(func() json.RawMessage {
 	b, err := json.Marshal(Schemas())
 	if err != nil {
 		panic(err)

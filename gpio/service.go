@@ -6,10 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,53 +17,60 @@ import (
 	"github.com/rollcall/rollcall/services"
 )
 
-// owner is the name the service reserves its pins under.
-const owner = "gpio"
+// Name is the service's name: the second level of its topics and its key
+// in the agent's configuration file.
+const Name = "gpio"
+
+func init() {
+	services.Register(services.NewKind(Name, nil, func(env services.Env, cfg Config) (services.Service, error) {
+		return New(cfg, Options{Env: env})
+	}))
+}
 
 // Options are what New needs besides the configuration.
 type Options struct {
-	// Host is this host's name, the first level of every topic.
-	Host string
-	// StateDir holds gpio.json, the last applied setup; "" keeps nothing.
-	StateDir string
-	Logger   *slog.Logger
-	// Pins is the host's pin registry; nil gives the service its own.
-	Pins *services.PinRegistry
+	Env services.Env
 	// Driver overrides the driver named by Config.Driver (tests).
 	Driver Driver
-	// Clock drives debounce, pulses, scans and the failsafe delay; nil
-	// is the real clock.
-	Clock Clock
 }
 
-// Service is the GPIO service. See the package documentation for its
-// topics and payloads.
+// Service is the GPIO service: a services.Runtime for the requests, the
+// setup transaction, estop and the description, and the pins. See the
+// package documentation for its topics and payloads.
 type Service struct {
-	topics   services.Topics
-	log      *slog.Logger
-	pins     *services.PinRegistry
-	stateDir string
-	driver   Driver
-	clock    Clock
-	out      *outbox
+	*services.Runtime[Config]
+	driver Driver
+	clock  services.Clock
+	bus    services.Bus
 
-	mu        sync.Mutex
-	cfg       Config
-	halted    bool
-	failsafe  bool   // outputs forced to failsafe by broker loss
-	health    string // why the pins could not be opened, or ""
-	outs      []*output
-	ins       []*input
-	running   bool
-	closed    bool
-	connected bool
-	lossTimer Timer
-	lossGen   uint64
-	// serving is closed once Run has subscribed to every topic.
-	serving chan struct{}
+	// Touched only on the runtime's goroutine.
+	outs    []*output
+	ins     []*input
+	follows map[string]bool // topics subscribed for outputs' follow
+
+	// live is what a description shows of an output besides its value,
+	// readable while a request is served.
+	liveMu sync.Mutex
+	live   map[string]liveOutput
 }
 
-var _ services.Service = (*Service)(nil)
+// liveOutput is an output's state a description shows.
+type liveOutput struct {
+	pulsing bool
+	period  int
+}
+
+var (
+	_ services.Service             = (*Service)(nil)
+	_ services.Device[Config]      = (*Service)(nil)
+	_ services.Setter              = (*Service)(nil)
+	_ services.Merger[Config]      = (*Service)(nil)
+	_ services.Preparer[Config]    = (*Service)(nil)
+	_ services.Connector           = (*Service)(nil)
+	_ services.Serving             = (*Service)(nil)
+	_ services.FailsafeDelayer     = Config{}
+	_ interface{ Driver() Driver } = (*Service)(nil)
+)
 
 // output is one open output or PWM pin.
 type output struct {
@@ -76,7 +80,7 @@ type output struct {
 	pwm    bool
 	active bool // ActiveLow
 	safe   float64
-	topic  string
+	follow string
 	line   OutputLine
 	pline  PWMLine
 
@@ -84,239 +88,75 @@ type output struct {
 	period   int     // µs, PWM only
 	pulsing  bool
 	restore  float64
-	pulse    Timer
+	pulse    services.Timer
 	pulseGen uint64
 }
 
-// New builds the service from cfg, or from the setup saved in
-// opts.StateDir when there is one, reserves its pins and its driver. Pins
-// are opened by Run.
+// New builds the service from cfg, or from the setup saved in the state
+// directory, and picks its driver. Pins are opened by Run.
 func New(cfg Config, opts Options) (*Service, error) {
-	if !services.ValidTopicName(opts.Host) {
-		return nil, fmt.Errorf("gpio: host name %q cannot stand as a topic level", opts.Host)
+	env := opts.Env
+	if env.Clock == nil {
+		env.Clock = services.RealClock{}
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if env.Sim {
+		cfg.Driver = DriverSim
 	}
-	log = log.With("service", owner)
-	s := &Service{
-		serving:   make(chan struct{}),
-		topics:    services.Topics{Host: opts.Host, Service: owner},
-		log:       log,
-		pins:      opts.Pins,
-		stateDir:  opts.StateDir,
-		clock:     opts.Clock,
-		out:       newOutbox(log),
-		connected: true,
+	s := &Service{clock: env.Clock, follows: map[string]bool{}, live: map[string]liveOutput{}}
+	rt, err := services.NewRuntime(services.RuntimeOptions[Config]{Kind: Name, Env: env, Config: cfg, Schema: schemas()}, s)
+	if err != nil {
+		return nil, err
 	}
-	if s.pins == nil {
-		s.pins = services.NewPinRegistry()
-	}
-	if s.clock == nil {
-		s.clock = realClock{}
-	}
-	if s.stateDir != "" {
-		st, err := loadState(filepath.Join(s.stateDir, stateFile))
-		switch {
-		case err == nil:
-			if cfg.Driver != "" {
-				st.Config.Driver = cfg.Driver
-			}
-			if errs := st.Config.Validate(s.heldByOthers); errs != nil {
-				log.Warn("saved setup no longer valid; using the configuration file", "err", errs)
-			} else {
-				cfg, s.halted = st.Config, st.Halted
-				log.Info("restored saved setup", "halted", st.Halted)
-			}
-		case !errors.Is(err, fs.ErrNotExist):
-			log.Warn("cannot read saved setup; using the configuration file", "err", err)
-		}
-	}
-	if errs := cfg.Validate(s.heldByOthers); errs != nil {
-		return nil, fmt.Errorf("gpio config: %w", errs)
-	}
+	s.Runtime = rt
+	start := rt.Config()
 	s.driver = opts.Driver
 	if s.driver == nil {
-		switch cfg.Driver {
+		name := start.Driver
+		if env.Sim {
+			name = DriverSim
+		}
+		switch name {
 		case DriverSim:
-			s.driver = NewSim(cfg.Wiring...)
+			s.driver = NewSim(start.Wiring...)
 		default:
-			d, err := NewPeriph(PeriphOptions{Logger: log})
+			d, err := NewPeriph(PeriphOptions{Logger: rt.Logger(), PWMRoot: env.Sysfs + "/class/pwm"})
 			if err != nil {
 				return nil, fmt.Errorf("gpio: %w", err)
 			}
 			s.driver = d
 		}
 	}
-	cfg.Driver = s.driver.Name()
-	if err := s.pins.Replace(owner, cfg.pins()...); err != nil {
-		return nil, fmt.Errorf("gpio: %w", err)
-	}
-	s.cfg = cfg
 	return s, nil
-}
-
-// Name implements services.Service.
-func (s *Service) Name() string { return owner }
-
-func (s *Service) heldByOthers(pin int) (string, bool) {
-	h, ok := s.pins.Holder(pin)
-	if !ok || h == owner {
-		return "", false
-	}
-	return h, true
-}
-
-// Run opens the configured pins, serves the service's topics until ctx
-// ends, then drives every output to its failsafe level and releases
-// every line.
-func (s *Service) Run(ctx context.Context, bus services.Bus) error {
-	s.mu.Lock()
-	if s.running {
-		s.mu.Unlock()
-		return errors.New("gpio: already running")
-	}
-	s.running = true
-	if err := s.apply(s.cfg); err != nil {
-		s.health = err.Error()
-		s.log.Error("cannot open pins", "err", err)
-	}
-	s.publishOutputs()
-	s.out.changed()
-	s.mu.Unlock()
-
-	octx, stopOut := context.WithCancel(context.WithoutCancel(ctx))
-	outDone := make(chan struct{})
-	go func() {
-		defer close(outDone)
-		s.out.run(octx, bus)
-	}()
-	defer func() {
-		s.shutdown()
-		stopOut()
-		<-outDone
-	}()
-
-	subs := []struct {
-		filter string
-		h      services.Handler
-	}{
-		{s.topics.Setup(), s.onSetup},
-		{s.topics.Set("+"), s.onSet},
-		{s.topics.Control(), s.onControl},
-		// "#" also matches the parent level, so this covers <host>/gpio/get.
-		{s.topics.Get() + "/#", s.onGet},
-	}
-	for _, sub := range subs {
-		if err := bus.Subscribe(sub.filter, sub.h); err != nil {
-			return fmt.Errorf("gpio: subscribe %s: %w", sub.filter, err)
-		}
-	}
-	close(s.serving)
-	<-ctx.Done()
-	return nil
 }
 
 // Driver is the service's driver: under --sim the simulated board, whose
 // inputs tests and demos can drive.
 func (s *Service) Driver() Driver { return s.driver }
 
-// Serving is closed once the service has subscribed to all its topics:
-// the agent waits for it before it tells the cluster the host is online,
-// so that no request sent on seeing "online" is lost.
-func (s *Service) Serving() <-chan struct{} { return s.serving }
-
-// shutdown drives outputs to failsafe and closes every line. It does not
-// publish: the session may be going away with us.
-func (s *Service) shutdown() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	if s.lossTimer != nil {
-		s.lossTimer.Stop()
-	}
-	for _, o := range s.outs {
-		s.cancelPulse(o)
-		if err := s.drive(o, o.safe, 0); err != nil {
-			s.log.Error("failsafe on shutdown", "pin", o.name, "err", err)
-		}
-		if err := o.close(); err != nil {
-			s.log.Warn("close", "pin", o.name, "err", err)
-		}
-	}
-	for _, in := range s.ins {
-		if err := in.close(); err != nil {
-			s.log.Warn("close", "pin", in.spec.Name, "err", err)
-		}
-	}
-	s.outs, s.ins = nil, nil
-	if err := s.driver.Close(); err != nil {
-		s.log.Warn("close driver", "err", err)
-	}
+// Run serves the service until ctx ends (see services.Runtime.Run).
+func (s *Service) Run(ctx context.Context, bus services.Bus) error {
+	s.bus = bus
+	return s.Runtime.Run(ctx, bus)
 }
 
-// Connected tells the service whether the MQTT session is up. After
-// failsafe_after without a session every output takes its failsafe level.
-//
-// Every (re)connect republishes the retained value of every pin: a clean
-// MQTT session drops what was queued while it was down (the values Run
-// publishes before the first connect included), and a broker restarted
-// without persistence has forgotten them.
-func (s *Service) Connected(up bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
+// Prepare implements services.Preparer: the driver cannot change while
+// the agent runs.
+func (s *Service) Prepare(cur, next Config) (Config, services.Errors) {
+	if next.Driver == "" {
+		next.Driver = s.driver.Name()
 	}
-	if up {
-		s.publishOutputs()
-		for _, in := range s.ins {
-			in.republish()
-		}
+	if next.Driver != s.driver.Name() {
+		return next, services.Errors{services.Errorf(services.CodeInvalid, "driver", "the driver is %s and cannot change while the agent runs", s.driver.Name())}
 	}
-	if s.connected == up {
-		return
-	}
-	s.connected = up
-	s.lossGen++
-	if s.lossTimer != nil {
-		s.lossTimer.Stop()
-		s.lossTimer = nil
-	}
-	if up {
-		if s.failsafe {
-			s.failsafe = false
-			s.out.changed()
-		}
-		return
-	}
-	if d := s.cfg.FailsafeAfter.D(); d > 0 {
-		gen := s.lossGen
-		s.lossTimer = s.clock.AfterFunc(d, func() { s.brokerLost(gen) })
-	}
+	return next, nil
 }
 
-func (s *Service) brokerLost(gen uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.connected || gen != s.lossGen {
-		return
-	}
-	s.lossTimer = nil
-	s.log.Warn("broker unreachable, outputs to failsafe", "after", s.cfg.FailsafeAfter)
-	s.failsafe = true
-	if err := s.allFailsafe(); err != nil {
-		s.log.Error("failsafe", "err", err)
-	}
-	s.publishOutputs()
-	s.out.changed()
+// Merge implements services.Merger.
+func (s *Service) Merge(cur, patch Config, present map[string]bool) Config {
+	return merge(cur, patch, present)
 }
 
-// --- hardware ---
+// --- hardware, on the runtime's goroutine ---
 
 // drive sets o to v (level or duty) and, for PWM, periodUS when > 0.
 func (s *Service) drive(o *output, v float64, periodUS int) error {
@@ -337,10 +177,17 @@ func (s *Service) drive(o *output, v float64, periodUS int) error {
 		}
 	}
 	o.value = v
+	s.setLive(o)
 	return nil
 }
 
 func physical(logical, activeLow bool) pgpio.Level { return pgpio.Level(logical != activeLow) }
+
+func (s *Service) setLive(o *output) {
+	s.liveMu.Lock()
+	s.live[o.name] = liveOutput{pulsing: o.pulsing, period: o.period}
+	s.liveMu.Unlock()
+}
 
 func (s *Service) cancelPulse(o *output) {
 	if o.pulse != nil {
@@ -351,15 +198,39 @@ func (s *Service) cancelPulse(o *output) {
 	o.pulseGen++
 }
 
-func (s *Service) allFailsafe() error {
+// Failsafe implements services.Device.
+func (s *Service) Failsafe() error {
 	var errs []error
 	for _, o := range s.outs {
 		s.cancelPulse(o)
 		if err := s.drive(o, o.safe, 0); err != nil {
 			errs = append(errs, err)
 		}
+		s.publishOutput(o)
 	}
 	return errors.Join(errs...)
+}
+
+// Close implements services.Device: outputs to failsafe, every line
+// released. It does not publish: the session may be going away with us.
+func (s *Service) Close() error {
+	var errs []error
+	for _, o := range s.outs {
+		s.cancelPulse(o)
+		if err := s.drive(o, o.safe, 0); err != nil {
+			errs = append(errs, fmt.Errorf("failsafe on shutdown: %w", err))
+		}
+		if err := o.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, in := range s.ins {
+		if err := in.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.outs, s.ins = nil, nil
+	return errors.Join(append(errs, s.driver.Close())...)
 }
 
 func (o *output) close() error {
@@ -374,10 +245,10 @@ func (s *Service) openOutput(spec any, value float64) (*output, error) {
 	var err error
 	switch p := spec.(type) {
 	case OutputPin:
-		o.name, o.pin, o.active, o.safe = p.Name, p.Pin, p.ActiveLow, float64(p.Failsafe)
+		o.name, o.pin, o.active, o.safe, o.follow = p.Name, p.Pin, p.ActiveLow, float64(p.Failsafe), p.Follow
 		o.line, err = s.driver.Output(p.Pin, physical(value == 1, p.ActiveLow))
 	case PWMPin:
-		o.name, o.pin, o.pwm, o.safe, o.period = p.Name, p.Pin, true, p.Failsafe, p.Period
+		o.name, o.pin, o.pwm, o.safe, o.period, o.follow = p.Name, p.Pin, true, p.Failsafe, p.Period, p.Follow
 		if o.period == 0 {
 			o.period = DefaultPeriod
 		}
@@ -387,7 +258,7 @@ func (s *Service) openOutput(spec any, value float64) (*output, error) {
 		return nil, fmt.Errorf("gpio %s: GPIO %d: %w", o.name, o.pin, err)
 	}
 	o.value = value
-	o.topic = s.topics.Output(o.name)
+	s.setLive(o)
 	return o, nil
 }
 
@@ -396,11 +267,14 @@ func (s *Service) openInput(spec InputPin) (*input, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpio %s: GPIO %d: %w", spec.Name, spec.Pin, err)
 	}
-	topic := spec.OnChange
-	if topic == "" {
-		topic = s.topics.Input(spec.Name)
-	}
-	in := newInput(spec, topic, line, s.clock, s.out)
+	topic := s.Topics().Input(spec.Name)
+	in := newInput(spec, line, s.clock, func(level int) {
+		p := []byte(strconv.Itoa(level))
+		s.Values().Publish("input", spec.Name, topic, level, p)
+		if spec.OnChange != "" {
+			s.Send(spec.OnChange, false, p)
+		}
+	})
 	in.start()
 	return in, nil
 }
@@ -417,15 +291,11 @@ func pullOf(p string) pgpio.Pull {
 	return pgpio.PullNoChange
 }
 
-// apply makes next the open configuration, all or nothing. Pins whose
-// settings did not change stay open, untouched; the rest are closed and
-// opened anew. If opening fails, every change is undone and the error
-// returned. Called with s.mu held.
-func (s *Service) apply(next Config) error {
-	prevPins := s.cfg.pins()
-	if err := s.pins.Replace(owner, next.pins()...); err != nil {
-		return services.Error{Code: services.CodeConflict, Message: err.Error()}
-	}
+// Apply implements services.Device: it makes next the open configuration,
+// all or nothing. Pins whose settings did not change stay open, untouched;
+// the rest are closed and opened anew. If opening fails, every change is
+// undone and the error returned.
+func (s *Service) Apply(prev, next Config, safe bool) error {
 	wantOut := map[any]bool{}
 	for _, p := range next.Output {
 		wantOut[p] = true
@@ -448,7 +318,7 @@ func (s *Service) apply(next Config) error {
 		}
 		s.cancelPulse(o)
 		if err := o.close(); err != nil {
-			s.log.Warn("close", "pin", o.name, "err", err)
+			s.Logger().Warn("close", "pin", o.name, "err", err)
 		}
 		closedOut = append(closedOut, o)
 	}
@@ -458,21 +328,17 @@ func (s *Service) apply(next Config) error {
 			continue
 		}
 		if err := in.close(); err != nil {
-			s.log.Warn("close", "pin", in.spec.Name, "err", err)
+			s.Logger().Warn("close", "pin", in.spec.Name, "err", err)
 		}
 		closedIn = append(closedIn, in.spec)
 	}
-	prevWiring := s.cfg.Wiring
 	wirer, _ := s.driver.(interface{ SetWiring([]Wire) })
 	if wirer != nil {
 		wirer.SetWiring(next.Wiring)
 	}
 
-	forced := s.halted || s.failsafe
-	var outs []*output
-	var ins []*input
-	var opened []*output
-	var openedIn []*input
+	var outs, opened []*output
+	var ins, openedIn []*input
 	fail := func(err error) error {
 		for _, o := range opened {
 			_ = o.close()
@@ -481,15 +347,15 @@ func (s *Service) apply(next Config) error {
 			_ = in.close()
 		}
 		if wirer != nil {
-			wirer.SetWiring(prevWiring)
+			wirer.SetWiring(prev.Wiring)
 		}
 		// Reopen what was closed, at the level it had.
 		var reopened []*output
 		for _, o := range closedOut {
 			n, err := s.openOutput(o.spec, o.value)
 			if err != nil {
-				s.log.Error("rollback", "pin", o.name, "err", err)
-				s.health = "rollback failed: " + err.Error()
+				s.Logger().Error("rollback", "pin", o.name, "err", err)
+				s.SetHealth("rollback failed: " + err.Error())
 				continue
 			}
 			reopened = append(reopened, n)
@@ -498,27 +364,24 @@ func (s *Service) apply(next Config) error {
 		for _, spec := range closedIn {
 			n, err := s.openInput(spec)
 			if err != nil {
-				s.log.Error("rollback", "pin", spec.Name, "err", err)
-				s.health = "rollback failed: " + err.Error()
+				s.Logger().Error("rollback", "pin", spec.Name, "err", err)
+				s.SetHealth("rollback failed: " + err.Error())
 				continue
 			}
 			reopenedIn = append(reopenedIn, n)
 		}
-		s.outs = s.order(s.cfg, append(reopened, values(keptOut)...))
-		s.ins = s.orderIn(s.cfg, append(reopenedIn, valuesIn(keptIn)...))
-		if err := s.pins.Replace(owner, prevPins...); err != nil {
-			s.log.Error("rollback pin reservation", "err", err)
-		}
+		s.outs = order(prev, append(reopened, mapValues(keptOut)...))
+		s.ins = orderIn(prev, append(reopenedIn, mapValues(keptIn)...))
 		return err
 	}
-	openOne := func(spec any, init, safe float64) error {
+	openOne := func(spec any, init, safeV float64) error {
 		if o, ok := keptOut[spec]; ok {
 			outs = append(outs, o)
 			return nil
 		}
 		v := init
-		if forced {
-			v = safe
+		if safe {
+			v = safeV
 		}
 		o, err := s.openOutput(spec, v)
 		if err != nil {
@@ -530,12 +393,12 @@ func (s *Service) apply(next Config) error {
 	}
 	for _, p := range next.Output {
 		if err := openOne(p, float64(p.Init), float64(p.Failsafe)); err != nil {
-			return fail(hardware(err))
+			return fail(err)
 		}
 	}
 	for _, p := range next.PWM {
 		if err := openOne(p, p.Init, p.Failsafe); err != nil {
-			return fail(hardware(err))
+			return fail(err)
 		}
 	}
 	for _, p := range next.Input {
@@ -545,37 +408,76 @@ func (s *Service) apply(next Config) error {
 		}
 		in, err := s.openInput(p)
 		if err != nil {
-			return fail(hardware(err))
+			return fail(err)
 		}
 		openedIn = append(openedIn, in)
 		ins = append(ins, in)
 	}
 	s.outs, s.ins = outs, ins
+	s.liveMu.Lock()
+	clear(s.live)
+	for _, o := range outs {
+		s.live[o.name] = liveOutput{pulsing: o.pulsing, period: o.period}
+	}
+	s.liveMu.Unlock()
+	for _, o := range opened {
+		s.publishOutput(o)
+	}
+	s.follow()
 	return nil
 }
 
-func hardware(err error) error {
-	return services.Error{Code: services.CodeHardware, Message: err.Error()}
-}
-
-func values(m map[any]*output) []*output {
-	out := make([]*output, 0, len(m))
-	for _, o := range m {
-		out = append(out, o)
+// follow subscribes to the topics outputs follow, once each.
+func (s *Service) follow() {
+	if s.bus == nil {
+		return
 	}
-	return out
+	for _, o := range s.outs {
+		if o.follow == "" || s.follows[o.follow] {
+			continue
+		}
+		topic := o.follow
+		if err := s.bus.Subscribe(topic, func(m services.Message) {
+			s.Do(func() { s.followed(topic, m.Payload) })
+		}); err != nil {
+			s.Logger().Error("follow", "topic", topic, "err", err)
+			continue
+		}
+		s.follows[topic] = true
+	}
 }
 
-func valuesIn(m map[InputPin]*input) []*input {
-	out := make([]*input, 0, len(m))
-	for _, in := range m {
-		out = append(out, in)
+// followed drives every output following topic to payload, as a set
+// would. A follow topic no output names any more is ignored.
+func (s *Service) followed(topic string, payload []byte) {
+	if s.Halted() || len(payload) == 0 {
+		return
+	}
+	for _, o := range s.outs {
+		if o.follow != topic {
+			continue
+		}
+		c, err := parseSet(payload, o)
+		if err != nil {
+			s.Logger().Warn("follow: value not usable", "pin", o.name, "topic", topic, "err", err)
+			continue
+		}
+		if _, err := s.Set(c); err != nil {
+			s.Logger().Error("follow", "pin", o.name, "err", err)
+		}
+	}
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
 	return out
 }
 
 // order sorts outs in cfg's order.
-func (s *Service) order(cfg Config, outs []*output) []*output {
+func order(cfg Config, outs []*output) []*output {
 	by := map[string]*output{}
 	for _, o := range outs {
 		by[o.name] = o
@@ -594,7 +496,7 @@ func (s *Service) order(cfg Config, outs []*output) []*output {
 	return r
 }
 
-func (s *Service) orderIn(cfg Config, ins []*input) []*input {
+func orderIn(cfg Config, ins []*input) []*input {
 	by := map[string]*input{}
 	for _, in := range ins {
 		by[in.spec.Name] = in
@@ -608,137 +510,31 @@ func (s *Service) orderIn(cfg Config, ins []*input) []*input {
 	return r
 }
 
-// --- requests ---
-
-func (s *Service) respond(r services.Result) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		s.log.Error("marshal result", "err", err)
-		return
-	}
-	s.out.send(s.topics.Result(), false, b)
-}
-
-// publishOutputs queues the retained state of every output.
-func (s *Service) publishOutputs() {
-	for _, o := range s.outs {
-		s.publishOutput(o)
-	}
-}
-
 func (s *Service) publishOutput(o *output) {
-	s.out.send(o.topic, true, []byte(formatValue(o.value)))
+	s.Values().Publish("output", o.name, s.Topics().Output(o.name), o.value, []byte(formatValue(o.value)))
 }
 
 func formatValue(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-func tooLarge(n int) services.Error {
-	return services.Error{Code: services.CodeTooLarge,
-		Message: fmt.Sprintf("payload of %d bytes is over the %d byte limit", n, services.MaxPayload)}
-}
-
-func (s *Service) haltedError() services.Error {
-	return services.Error{Code: services.CodeHalted,
-		Message: "gpio is emergency-stopped (halted); publish recover to " + s.topics.Control()}
-}
-
-// fail builds a failed result that also carries the halted flag.
-func (s *Service) fail(id json.RawMessage, op string, err error) services.Result {
-	r := services.Fail(id, op, err)
-	r.Data = map[string]any{"halted": s.halted}
-	return r
-}
-
-func (s *Service) onSetup(_ string, payload []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	r, changed := s.setup(payload)
-	s.respond(r)
-	if changed {
-		s.publishOutputs()
-		s.out.changed()
-	}
-}
-
-// SetupResult is the data of a successful setup result: the applied
-// configuration.
-type SetupResult struct {
-	Config Config `json:"config"`
-	Halted bool   `json:"halted"`
-}
-
-func (s *Service) setup(payload []byte) (services.Result, bool) {
-	if len(payload) > services.MaxPayload {
-		return s.fail(nil, services.OpSetup, tooLarge(len(payload))), false
-	}
-	if len(bytes.TrimSpace(payload)) == 0 {
-		return services.OK(nil, services.OpSetup, SetupResult{Config: s.cfg, Halted: s.halted}), false
-	}
-	req, errs := ParseSetup(payload)
-	id := req.ID
-	if id == nil {
-		id = services.RequestID(payload)
-	}
-	if errs != nil {
-		return s.fail(id, services.OpSetup, errs), false
-	}
-	if s.halted {
-		return s.fail(id, services.OpSetup, s.haltedError()), false
-	}
-	next := req.Config
-	if req.Merge {
-		next = req.merge(s.cfg)
-	}
-	if next.Driver == "" {
-		next.Driver = s.cfg.Driver
-	}
-	errs = next.Validate(s.heldByOthers)
-	if next.Driver != s.driver.Name() {
-		errs = append(errs, services.Error{Code: services.CodeInvalid, Field: "driver",
-			Message: fmt.Sprintf("the driver is %s and cannot change while the agent runs", s.driver.Name())})
-	}
-	if errs != nil {
-		return s.fail(id, services.OpSetup, errs), false
-	}
-	prev := s.cfg
-	if err := s.apply(next); err != nil {
-		return s.fail(id, services.OpSetup, err), false
-	}
-	if err := s.persist(next, s.halted); err != nil {
-		s.log.Error("cannot save setup, rolling back", "err", err)
-		if rerr := s.apply(prev); rerr != nil {
-			s.health = "rollback failed: " + rerr.Error()
-		}
-		return s.fail(id, services.OpSetup, fmt.Errorf("gpio: save setup: %w", err)), true
-	}
-	s.cfg = next
-	s.health = ""
-	s.log.Info("setup applied", "outputs", len(next.Output), "pwm", len(next.PWM), "inputs", len(next.Input))
-	return services.OK(id, services.OpSetup, SetupResult{Config: next, Halted: s.halted}), true
-}
+// --- set ---
 
 // SetResult is the data of a successful set result.
 type SetResult struct {
-	Name  string   `json:"name"`
-	Value float64  `json:"value"`
-	For   Duration `json:"for,omitempty"`
+	Name  string            `json:"name"`
+	Value float64           `json:"value"`
+	For   services.Duration `json:"for,omitempty"`
 }
 
-func (s *Service) onSet(topic string, payload []byte) {
-	name := strings.TrimPrefix(topic, s.topics.Set(""))
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if len(payload) > services.MaxPayload {
-		s.respond(s.fail(nil, services.OpSet, tooLarge(len(payload))))
-		return
-	}
-	id := services.RequestID(payload)
+// setCmd is a parsed set request for one output.
+type setCmd struct {
+	o      *output
+	value  float64
+	period int
+	dur    time.Duration
+}
+
+// ParseSet implements services.Setter.
+func (s *Service) ParseSet(name string, payload []byte) (any, error) {
 	var o *output
 	for _, c := range s.outs {
 		if c.name == name {
@@ -746,69 +542,58 @@ func (s *Service) onSet(topic string, payload []byte) {
 		}
 	}
 	if o == nil {
-		msg := fmt.Sprintf("no output named %q", name)
+		msg := fmt.Sprintf("no output named %q", truncate(name, 64))
 		for _, in := range s.ins {
 			if in.spec.Name == name {
 				msg = fmt.Sprintf("%q is an input", name)
 			}
 		}
-		s.respond(s.fail(id, services.OpSet, services.Error{Code: services.CodeNotFound, Message: msg}))
-		return
+		return nil, services.Errorf(services.CodeNotFound, "", "%s", msg)
 	}
-	cmd, err := parseSet(payload, o)
-	if err != nil {
-		s.respond(s.fail(id, services.OpSet, err))
-		return
-	}
-	if s.halted {
-		s.respond(s.fail(id, services.OpSet, s.haltedError()))
-		return
-	}
+	return parseSet(payload, o)
+}
+
+// Set implements services.Setter.
+func (s *Service) Set(cmd any) (any, error) {
+	c := cmd.(setCmd)
+	o := c.o
 	restore := o.value
 	if o.pulsing {
 		restore = o.restore
 	}
 	s.cancelPulse(o)
-	if err := s.drive(o, cmd.value, cmd.period); err != nil {
-		s.respond(s.fail(id, services.OpSet, hardware(err)))
-		return
+	if err := s.drive(o, c.value, c.period); err != nil {
+		return nil, err
 	}
-	if cmd.dur > 0 {
+	if c.dur > 0 {
 		o.pulsing, o.restore = true, restore
+		s.setLive(o)
 		gen := o.pulseGen
-		o.pulse = s.clock.AfterFunc(cmd.dur, func() { s.endPulse(o, gen) })
+		o.pulse = s.clock.AfterFunc(c.dur, func() { s.Do(func() { s.endPulse(o, gen) }) })
 	}
 	s.publishOutput(o)
-	s.respond(services.OK(id, services.OpSet, SetResult{Name: o.name, Value: o.value, For: Duration(cmd.dur)}))
+	return SetResult{Name: o.name, Value: o.value, For: services.Duration(c.dur)}, nil
 }
 
 func (s *Service) endPulse(o *output, gen uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || o.pulseGen != gen || !o.pulsing {
+	if o.pulseGen != gen || !o.pulsing {
 		return
 	}
 	o.pulsing, o.pulse = false, nil
 	if err := s.drive(o, o.restore, 0); err != nil {
-		s.log.Error("end of pulse", "pin", o.name, "err", err)
+		s.Logger().Error("end of pulse", "pin", o.name, "err", err)
 		return
 	}
 	s.publishOutput(o)
-}
-
-type setCmd struct {
-	value  float64
-	period int
-	dur    time.Duration
 }
 
 // parseSet reads a set payload for o: a bare word or number, or a JSON
 // object {"value":…, "for":…, "period":…, "id":…}.
 func parseSet(payload []byte, o *output) (setCmd, error) {
-	var c setCmd
+	c := setCmd{o: o}
 	b := bytes.TrimSpace(payload)
 	bad := func(code, field, format string, a ...any) (setCmd, error) {
-		return c, services.Error{Code: code, Field: field, Message: fmt.Sprintf(format, a...)}
+		return c, services.Errorf(code, field, format, a...)
 	}
 	if len(b) == 0 {
 		return bad(services.CodeMalformed, "", "empty payload; want 1, 0, on, off, true, false or {\"value\":…}")
@@ -816,24 +601,19 @@ func parseSet(payload []byte, o *output) (setCmd, error) {
 	raw := b
 	if b[0] == '{' {
 		var req struct {
-			ID     json.RawMessage `json:"id"`
-			Value  json.RawMessage `json:"value"`
-			For    *Duration       `json:"for"`
-			Period *int            `json:"period"`
+			ID     any                `json:"id"`
+			Value  json.RawMessage    `json:"value" rollcall:"required"`
+			For    *services.Duration `json:"for"`
+			Period *int               `json:"period"`
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return bad(services.CodeMalformed, errorField(err), "%s", jsonMessage(err))
-		}
-		if len(req.Value) == 0 {
-			return bad(services.CodeMalformed, "value", "value is required")
+		if errs := services.Decode(b, 0, &req); errs != nil {
+			return c, errs
 		}
 		raw = req.Value
 		if len(raw) > 0 && raw[0] == '"' {
 			var str string
 			if err := json.Unmarshal(raw, &str); err != nil {
-				return bad(services.CodeMalformed, "value", "%s", jsonMessage(err))
+				return bad(services.CodeMalformed, "value", "%v", err)
 			}
 			raw = []byte(str)
 		}
@@ -882,124 +662,6 @@ func parseSet(payload []byte, o *output) (setCmd, error) {
 	return c, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
-
-func (s *Service) onControl(_ string, payload []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if len(payload) > services.MaxPayload {
-		s.respond(s.fail(nil, services.OpControl, tooLarge(len(payload))))
-		return
-	}
-	id := services.RequestID(payload)
-	cmd := strings.ToLower(string(bytes.TrimSpace(payload)))
-	if strings.HasPrefix(cmd, "{") {
-		var req struct {
-			Cmd string          `json:"cmd"`
-			ID  json.RawMessage `json:"id"`
-		}
-		if err := json.Unmarshal(payload, &req); err != nil {
-			s.respond(s.fail(id, services.OpControl, services.Error{Code: services.CodeMalformed, Message: jsonMessage(err)}))
-			return
-		}
-		cmd = strings.ToLower(req.Cmd)
-	}
-	switch cmd {
-	case "estop":
-		s.halted = true
-		err := s.allFailsafe()
-		if perr := s.persist(s.cfg, true); perr != nil {
-			s.log.Error("cannot save halted flag", "err", perr)
-		}
-		s.log.Warn("emergency stop")
-		s.publishOutputs()
-		s.out.changed()
-		if err != nil {
-			s.respond(s.fail(id, services.OpControl, hardware(err)))
-			return
-		}
-	case "recover":
-		s.halted = false
-		if perr := s.persist(s.cfg, false); perr != nil {
-			s.log.Error("cannot save halted flag", "err", perr)
-		}
-		s.log.Info("recovered from emergency stop")
-		s.out.changed()
-	default:
-		s.respond(s.fail(id, services.OpControl, services.Error{Code: services.CodeInvalid, Field: "cmd",
-			Message: fmt.Sprintf("unknown command %q (want estop or recover)", truncate(cmd, 40))}))
-		return
-	}
-	s.respond(services.OK(id, services.OpControl, map[string]any{"cmd": cmd, "halted": s.halted}))
-}
-
-// GetResult is the data of a get result: the values republished.
-type GetResult struct {
-	Inputs  map[string]any `json:"inputs,omitempty"`
-	Outputs map[string]any `json:"outputs,omitempty"`
-	Halted  bool           `json:"halted"`
-	// Description is the service's description, for a plain get.
-	Description *services.Description `json:"description,omitempty"`
-}
-
-func (s *Service) onGet(topic string, payload []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	var id json.RawMessage
-	if len(payload) <= services.MaxPayload {
-		id = services.RequestID(payload)
-	}
-	rest := strings.TrimPrefix(strings.TrimPrefix(topic, s.topics.Get()), "/")
-	kind, name, _ := strings.Cut(rest, "/")
-	res := GetResult{Halted: s.halted}
-	found := false
-	if kind == "" || kind == "input" {
-		res.Inputs = map[string]any{}
-		for _, in := range s.ins {
-			if name == "" || in.spec.Name == name {
-				found = true
-				v := in.republish()
-				res.Inputs[in.spec.Name] = v
-			}
-		}
-	}
-	if kind == "" || kind == "output" {
-		res.Outputs = map[string]any{}
-		for _, o := range s.outs {
-			if name == "" || o.name == name {
-				found = true
-				s.publishOutput(o)
-				res.Outputs[o.name] = o.value
-			}
-		}
-	}
-	switch {
-	case kind != "" && kind != "input" && kind != "output":
-		s.respond(s.fail(id, services.OpGet, services.Error{Code: services.CodeNotFound,
-			Message: fmt.Sprintf("no %q; get, get/input[/<name>] or get/output[/<name>]", truncate(kind, 40))}))
-	case name != "" && !found:
-		s.respond(s.fail(id, services.OpGet, services.Error{Code: services.CodeNotFound,
-			Message: fmt.Sprintf("no %s named %q", kind, truncate(name, 64))}))
-	default:
-		if kind == "" {
-			d := s.describe()
-			res.Description = &d
-		}
-		s.respond(services.OK(id, services.OpGet, res))
-	}
-}
-
 // --- description ---
 
 // PinState is one pin as the description's state lists it.
@@ -1011,90 +673,69 @@ type PinState struct {
 	Set   string `json:"set,omitempty"` // outputs: where it is driven
 	// Value is 0/1 (output, input) or the duty in percent (pwm); absent
 	// while the pin is not open.
-	Value  *float64 `json:"value,omitempty"`
-	Period int      `json:"period,omitempty"` // pwm, µs
-	Pulse  bool     `json:"pulse,omitempty"`  // a timed pulse is running
+	Value    any    `json:"value,omitempty"`
+	Period   int    `json:"period,omitempty"`    // pwm, µs
+	Pulse    bool   `json:"pulse,omitempty"`     // a timed pulse is running
+	OnChange string `json:"on_change,omitempty"` // inputs: also published there
+	Follow   string `json:"follow,omitempty"`    // outputs: driven from there
 }
 
-// State is the service's Description.State.
+// State is the service's own part of its Description.State, beside the
+// runtime's halted, failsafe, config and schema.
 type State struct {
-	Driver string `json:"driver"`
-	Halted bool   `json:"halted"`
-	// Failsafe is set while outputs are at failsafe for broker loss.
-	Failsafe bool            `json:"failsafe,omitempty"`
-	Pins     []PinState      `json:"pins"`
-	Config   Config          `json:"config"`
-	Schema   json.RawMessage `json:"schema"`
+	Driver string     `json:"driver"`
+	Pins   []PinState `json:"pins"`
 }
 
-// Describe implements services.Service.
-func (s *Service) Describe() services.Description {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.describe()
-}
-
-// describe builds the description; s.mu is held.
-func (s *Service) describe() services.Description {
-	d := s.topics.Base()
-	if s.health != "" {
-		d.Health, d.Error = "error", s.health
+// Interfaces implements services.Device: every pin of cfg as an input or
+// output, with its value and state.
+func (s *Service) Interfaces(cfg Config) services.Interfaces {
+	st := State{Driver: s.driver.Name(), Pins: []PinState{}}
+	var ifs services.Interfaces
+	s.liveMu.Lock()
+	live := make(map[string]liveOutput, len(s.live))
+	for k, v := range s.live {
+		live[k] = v
 	}
-	st := State{Driver: s.driver.Name(), Halted: s.halted, Failsafe: s.failsafe, Pins: []PinState{},
-		Config: s.cfg, Schema: schemaJSON()}
-	outs := map[string]*output{}
-	for _, o := range s.outs {
-		outs[o.name] = o
-	}
-	ins := map[string]*input{}
-	for _, in := range s.ins {
-		ins[in.spec.Name] = in
-	}
-	addOut := func(name string, pin int, pwm bool, period int) {
-		ps := PinState{Name: name, Mode: "output", Pin: pin, Topic: s.topics.Output(name), Set: s.topics.Set(name)}
+	s.liveMu.Unlock()
+	tp := s.Topics()
+	addOut := func(name string, pin int, pwm bool, period int, follow string) {
+		ps := PinState{Name: name, Mode: "output", Pin: pin, Topic: tp.Output(name), Set: tp.Set(name), Follow: follow}
 		it := services.Interface{Name: name, Topic: ps.Topic, Type: "bool", Mode: "output", Set: ps.Set}
 		if pwm {
 			ps.Mode, ps.Period, it.Type, it.Mode, it.Unit = "pwm", period, "pwm", "pwm", "%"
 		}
-		if o := outs[name]; o != nil {
-			v := o.value
-			ps.Value, it.Value = &v, v
-			ps.Pulse = o.pulsing
-			if pwm {
-				ps.Period = o.period
+		if v, ok := s.Values().Get("output", name); ok {
+			ps.Value = v
+		}
+		if l, ok := live[name]; ok {
+			ps.Pulse = l.pulsing
+			if pwm && l.period > 0 {
+				ps.Period = l.period
 			}
 		}
 		st.Pins = append(st.Pins, ps)
-		d.Outputs = append(d.Outputs, it)
+		ifs.Outputs = append(ifs.Outputs, it)
 	}
-	for _, p := range s.cfg.Output {
-		addOut(p.Name, p.Pin, false, 0)
+	for _, p := range cfg.Output {
+		addOut(p.Name, p.Pin, false, 0, p.Follow)
 	}
-	for _, p := range s.cfg.PWM {
+	for _, p := range cfg.PWM {
 		period := p.Period
 		if period == 0 {
 			period = DefaultPeriod
 		}
-		addOut(p.Name, p.Pin, true, period)
+		addOut(p.Name, p.Pin, true, period, p.Follow)
 	}
-	for _, p := range s.cfg.Input {
-		topic := p.OnChange
-		if topic == "" {
-			topic = s.topics.Input(p.Name)
-		}
-		ps := PinState{Name: p.Name, Mode: "input", Pin: p.Pin, Topic: topic}
-		it := services.Interface{Name: p.Name, Topic: topic, Type: "bool", Mode: "input"}
-		if in := ins[p.Name]; in != nil {
-			v := float64(in.value.Load())
-			ps.Value, it.Value = &v, v
+	for _, p := range cfg.Input {
+		ps := PinState{Name: p.Name, Mode: "input", Pin: p.Pin, Topic: tp.Input(p.Name), OnChange: p.OnChange}
+		it := services.Interface{Name: p.Name, Topic: ps.Topic, Type: "bool", Mode: "input"}
+		if v, ok := s.Values().Get("input", p.Name); ok {
+			ps.Value = v
 		}
 		st.Pins = append(st.Pins, ps)
-		d.Inputs = append(d.Inputs, it)
+		ifs.Inputs = append(ifs.Inputs, it)
 	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		s.log.Error("marshal state", "err", err)
-	}
-	d.State = b
-	return d
+	ifs.State = st
+	return ifs
 }

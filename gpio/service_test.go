@@ -1,7 +1,6 @@
 package gpio
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,9 +13,8 @@ import (
 	pgpio "periph.io/x/conn/v3/gpio"
 
 	"github.com/rollcall/rollcall/services"
+	"github.com/rollcall/rollcall/services/servicestest"
 )
-
-const host = "pizero2"
 
 // seed is the seed's pizero2 example: outputs on 25 and 23, pull-down
 // inputs on 17 and 22, with 25 wired to 17 on the sim board.
@@ -29,78 +27,10 @@ func seed() Config {
 		},
 		Input: []InputPin{
 			{Name: "pump_running", Pin: 17, Pull: "down", Edge: "both"},
-			{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: Duration(20 * time.Millisecond)},
+			{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond)},
 		},
 		Wiring: []Wire{{From: 25, To: 17}},
 	}
-}
-
-type harness struct {
-	t     *testing.T
-	svc   *Service
-	bus   *fakeBus
-	sim   *Sim
-	clock *fakeClock
-	pins  *services.PinRegistry
-	dir   string
-	stop  func()
-}
-
-func start(t *testing.T, cfg Config, dir string) *harness {
-	t.Helper()
-	h := &harness{t: t, bus: newFakeBus(), sim: NewSim(), clock: newFakeClock(), pins: services.NewPinRegistry(), dir: dir}
-	if err := h.pins.ReserveBus("i2c1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.pins.Reserve("dht22", 4); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(cfg, Options{Host: host, StateDir: dir, Pins: h.pins, Driver: h.sim, Clock: h.clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, h.bus) }()
-	h.stop = sync1(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Fatal("Run did not return")
-		}
-	})
-	t.Cleanup(h.stop)
-	h.bus.waitFor(t, "subscriptions", func(_ []message, changed, subs int) bool { return subs == 4 && changed > 0 })
-	return h
-}
-
-func sync1(f func()) func() {
-	done := false
-	return func() {
-		if !done {
-			done = true
-			f()
-		}
-	}
-}
-
-func (h *harness) state() State {
-	h.t.Helper()
-	var st State
-	if err := json.Unmarshal(h.svc.Describe().State, &st); err != nil {
-		h.t.Fatal(err)
-	}
-	return st
-}
-
-func (h *harness) level(pin int) pgpio.Level {
-	l, _ := h.sim.Level(pin)
-	return l
 }
 
 func TestServiceSetupSetInput(t *testing.T) {
@@ -108,15 +38,15 @@ func TestServiceSetupSetInput(t *testing.T) {
 	b := h.bus
 	setup := `{"id":7,"output":[{"name":"lamp","pin":25,"init":0}],
 		"input":[{"name":"lamp_sense","pin":17,"pull":"down"},
-		         {"name":"switch","pin":22,"pull":"down","on_change":"pizero2/gpio/set/lamp"}],
+		         {"name":"switch","pin":22,"pull":"down","on_change":"pizero1/gpio/set/lamp"}],
 		"wiring":[{"from":25,"to":17}]}`
-	from := b.mark()
-	r := b.request(t, host, host+"/gpio/setup", setup)
+	from := b.Mark()
+	r := h.request("setup", setup)
 	if r.Status != "ok" || string(r.ID) != "7" {
 		t.Fatalf("setup result %+v", r)
 	}
-	b.expect(t, from, host+"/gpio/output/lamp", "0")
-	b.expect(t, from, host+"/gpio/input/lamp_sense", "0")
+	b.Expect(t, from, host+"/gpio/output/lamp", "0")
+	b.Expect(t, from, host+"/gpio/input/lamp_sense", "0")
 	if st := h.state(); len(st.Pins) != 3 || st.Config.Output[0].Name != "lamp" {
 		t.Fatalf("state after setup: %+v", st)
 	}
@@ -125,36 +55,48 @@ func TestServiceSetupSetInput(t *testing.T) {
 	for _, tc := range []struct{ payload, want string }{
 		{"1", "1"}, {"off", "0"}, {"ON", "1"}, {"false", "0"}, {`{"value":true}`, "1"}, {`{"value":"off","id":"x"}`, "0"},
 	} {
-		from := b.mark()
-		if r := b.request(t, host, host+"/gpio/set/lamp", tc.payload); r.Status != "ok" {
+		from := b.Mark()
+		if r := h.request("set/lamp", tc.payload); r.Status != "ok" {
 			t.Fatalf("set %s: %+v", tc.payload, r)
 		}
-		b.expect(t, from, host+"/gpio/output/lamp", tc.want)
-		b.expect(t, from, host+"/gpio/input/lamp_sense", tc.want)
+		b.Expect(t, from, host+"/gpio/output/lamp", tc.want)
+		b.Expect(t, from, host+"/gpio/input/lamp_sense", tc.want)
 		if got := h.level(25); got != (tc.want == "1") {
 			t.Errorf("set %s: pin 25 = %v", tc.payload, got)
 		}
 	}
 
-	// An input whose on_change is a set topic drives that output: the
-	// switch on 22 turns the lamp on with no rule engine.
-	from = b.mark()
+	// An input with on_change publishes each change there too, not
+	// retained: another host's set topic, so the switch on 22 drives
+	// pizero1's lamp with no rule engine. Its own topic keeps the
+	// retained value.
+	from = b.Mark()
 	h.sim.Drive(22, pgpio.High)
-	b.expect(t, from, host+"/gpio/set/lamp", "1")
-	b.expect(t, from, host+"/gpio/output/lamp", "1")
-	b.expect(t, from, host+"/gpio/input/lamp_sense", "1")
+	b.Expect(t, from, "pizero1/gpio/set/lamp", "1")
+	b.Expect(t, from, host+"/gpio/input/switch", "1")
+	for _, m := range b.Since(from) {
+		if m.Topic == "pizero1/gpio/set/lamp" && m.Retained {
+			t.Error("on_change published retained: a restarted pizero1 would replay it")
+		}
+		if m.Topic == host+"/gpio/input/switch" && !m.Retained {
+			t.Error("the input's own value is not retained")
+		}
+	}
+	set1 := b.Mark()
+	h.request("set/lamp", "1")
+	b.Expect(t, set1, host+"/gpio/input/lamp_sense", "1")
 
 	// The description lists every pin with its topics and value.
 	d := h.svc.Describe()
 	if len(d.Outputs) != 1 || d.Outputs[0].Set != host+"/gpio/set/lamp" || d.Outputs[0].Value != 1.0 {
 		t.Errorf("outputs %+v", d.Outputs)
 	}
-	if len(d.Inputs) != 2 || d.Inputs[1].Topic != host+"/gpio/set/lamp" {
+	if len(d.Inputs) != 2 || d.Inputs[1].Topic != host+"/gpio/input/switch" || d.Inputs[1].Value != 1 {
 		t.Errorf("inputs %+v", d.Inputs)
 	}
-	var st State
-	if err := json.Unmarshal(d.State, &st); err != nil {
-		t.Fatal(err)
+	st := decodeState(t, d)
+	if st.Pins[2].OnChange != "pizero1/gpio/set/lamp" {
+		t.Errorf("on_change not in the pin's state: %+v", st.Pins[2])
 	}
 	var schema map[string]map[string]any
 	if err := json.Unmarshal(st.Schema, &schema); err != nil || schema["setup"]["type"] != "object" || schema["set"]["oneOf"] == nil {
@@ -165,48 +107,49 @@ func TestServiceSetupSetInput(t *testing.T) {
 func TestServiceSeedConfig(t *testing.T) {
 	h := start(t, seed(), "")
 	b := h.bus
-	b.expect(t, 0, host+"/gpio/output/pump_drive", "0")
-	b.expect(t, 0, host+"/gpio/input/pump_running", "0")
-	b.expect(t, 0, host+"/gpio/input/button", "0")
-	from := b.mark()
-	b.send(host+"/gpio/set/pump_drive", "1")
-	b.expect(t, from, host+"/gpio/input/pump_running", "1")
+	b.Expect(t, 0, host+"/gpio/output/pump_drive", "0")
+	b.Expect(t, 0, host+"/gpio/input/pump_running", "0")
+	b.Expect(t, 0, host+"/gpio/input/button", "0")
+	from := b.Mark()
+	b.Send(host+"/gpio/set/pump_drive", "1")
+	b.Expect(t, from, host+"/gpio/input/pump_running", "1")
 
 	// The button is debounced: bounces within 20ms publish nothing, the
 	// level that holds does.
-	from = b.mark()
+	from = b.Mark()
 	for _, l := range []pgpio.Level{pgpio.High, pgpio.Low, pgpio.High} {
 		h.sim.Drive(22, l)
 	}
-	waitUntil(t, "the debounce timer", func() bool { return h.clock.pending() > 0 })
-	waitUntil(t, "all three edges taken", func() bool { return h.svc.inputLevelRead(22) == pgpio.High })
-	if got := b.published(from, host+"/gpio/input/button"); len(got) != 0 {
+	servicestest.WaitUntil(t, "the debounce timer", func() bool { return h.clock.Pending() > 0 })
+	servicestest.WaitUntil(t, "all three edges taken", func() bool { return h.inputLevelRead(22) == pgpio.High })
+	if got := b.Published(from, host+"/gpio/input/button"); len(got) != 0 {
 		t.Fatalf("published before debounce: %v", got)
 	}
 	h.clock.Advance(20 * time.Millisecond)
-	b.expect(t, from, host+"/gpio/input/button", "1")
-	if got := b.published(from, host+"/gpio/input/button"); len(got) != 1 {
+	b.Expect(t, from, host+"/gpio/input/button", "1")
+	if got := b.Published(from, host+"/gpio/input/button"); len(got) != 1 {
 		t.Errorf("button published %v, want one 1", got)
 	}
 }
 
 // inputLevelRead reports the level the watcher of pin last took.
-func (s *Service) inputLevelRead(pin int) pgpio.Level {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, in := range s.ins {
-		if in.spec.Pin == pin {
-			return in.line.Read()
+func (h *harness) inputLevelRead(pin int) pgpio.Level {
+	l := pgpio.Low
+	h.do(func() {
+		for _, in := range h.svc.ins {
+			if in.spec.Pin == pin {
+				l = in.line.Read()
+			}
 		}
-	}
-	return pgpio.Low
+	})
+	return l
 }
 
 func TestServiceBadRequestsChangeNothing(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, seed(), dir)
 	b := h.bus
-	ok := b.request(t, host, host+"/gpio/setup", `{"merge":true,"output":[{"name":"valve","pin":23,"init":1}]}`)
+	ok := h.request("setup", `{"merge":true,"output":[{"name":"valve","pin":23,"init":1}]}`)
 	if ok.Status != "ok" {
 		t.Fatalf("merge setup: %+v", ok)
 	}
@@ -242,7 +185,7 @@ func TestServiceBadRequestsChangeNothing(t *testing.T) {
 		{name: "set input", topic: "set/button", payload: "1", code: services.CodeNotFound},
 		{name: "set bad word", topic: "set/valve", payload: "maybe", code: services.CodeMalformed, field: "value"},
 		{name: "set out of range", topic: "set/valve", payload: "2", code: services.CodeInvalid, field: "value"},
-		{name: "set bad json", topic: "set/valve", payload: `{"value":1,"for":"soon"}`, code: services.CodeMalformed},
+		{name: "set bad json", topic: "set/valve", payload: `{"value":1,"for":"soon"}`, code: services.CodeMalformed, field: "for"},
 		{name: "set unknown member", topic: "set/valve", payload: `{"value":1,"colour":"red"}`, code: services.CodeMalformed, field: "colour"},
 		{name: "set period on output", topic: "set/valve", payload: `{"value":1,"period":100}`, code: services.CodeInvalid, field: "period"},
 		{name: "set 1 MiB", topic: "set/valve", payload: big, code: services.CodeTooLarge},
@@ -251,8 +194,8 @@ func TestServiceBadRequestsChangeNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			from := b.mark()
-			r := b.request(t, host, host+"/gpio/"+tc.topic, tc.payload)
+			from := b.Mark()
+			r := h.request(tc.topic, tc.payload)
 			if r.Status != "error" || r.Error == nil {
 				t.Fatalf("result %+v, want an error", r)
 			}
@@ -262,7 +205,7 @@ func TestServiceBadRequestsChangeNothing(t *testing.T) {
 			if tc.name == "pin 28" && !strings.Contains(r.Error.Message, "GPIO 28 is not on the header") {
 				t.Errorf("message %q does not say GPIO 28 is not on the header", r.Error.Message)
 			}
-			for _, m := range b.since(from) {
+			for _, m := range b.Since(from) {
 				if strings.Contains(m.Topic, "/output/") || strings.Contains(m.Topic, "/input/") {
 					t.Errorf("state published after a bad request: %+v", m)
 				}
@@ -276,7 +219,7 @@ func TestServiceBadRequestsChangeNothing(t *testing.T) {
 		})
 	}
 	// Every problem is reported, not just the first.
-	r := b.request(t, host, host+"/gpio/setup", `{"output":[{"name":"a","pin":28,"init":3}],"input":[{"name":"a","pin":3,"pull":"sideways"}]}`)
+	r := h.request("setup", `{"output":[{"name":"a","pin":28,"init":3}],"input":[{"name":"a","pin":3,"pull":"sideways"}]}`)
 	if len(r.Errors) != 5 {
 		t.Errorf("errors %+v, want 5", r.Errors)
 	}
@@ -285,9 +228,9 @@ func TestServiceBadRequestsChangeNothing(t *testing.T) {
 func TestServiceQueryAndYAML(t *testing.T) {
 	h := start(t, seed(), t.TempDir())
 	b := h.bus
-	r := b.request(t, host, host+"/gpio/setup", "")
-	var got SetupResult
-	if err := json.Unmarshal(r.Data.(json.RawMessage), &got); err != nil || r.Status != "ok" {
+	r := h.request("setup", "")
+	var got services.SetupResult[Config]
+	if err := json.Unmarshal(r.Data, &got); err != nil || r.Status != "ok" {
 		t.Fatalf("query %+v: %v", r, err)
 	}
 	if !reflect.DeepEqual(got.Config, seed()) {
@@ -295,13 +238,13 @@ func TestServiceQueryAndYAML(t *testing.T) {
 	}
 	yaml := "id: 3\noutput:\n  - {name: pump_drive, pin: 25, init: 1, pull: down}\npwm:\n  - {name: servo, pin: 18, init: 20, period: 1000, pol: normal}\n" +
 		"input:\n  - {name: button, pin: 22, pull: down, edge: both, debounce: 20ms, on_change: pizero1/gpio/set/lamp}\n"
-	from := b.mark()
-	r = b.request(t, host, host+"/gpio/setup", yaml)
+	from := b.Mark()
+	r = h.request("setup", yaml)
 	if r.Status != "ok" || string(r.ID) != "3" {
 		t.Fatalf("yaml setup %+v", r)
 	}
-	b.expect(t, from, host+"/gpio/output/servo", "20")
-	b.expect(t, from, "pizero1/gpio/set/lamp", "0")
+	b.Expect(t, from, host+"/gpio/output/servo", "20")
+	b.Expect(t, from, host+"/gpio/input/button", "0")
 	if duty, period, ok := h.sim.PWMState(18); !ok || duty != dutyOf(20) || period != time.Millisecond {
 		t.Errorf("pwm 18: %v %v %v", duty, period, ok)
 	}
@@ -309,31 +252,31 @@ func TestServiceQueryAndYAML(t *testing.T) {
 		t.Error("pins of the old setup still open")
 	}
 	// PWM set with a new period.
-	if r := b.request(t, host, host+"/gpio/set/servo", `{"value":7.5,"period":20000}`); r.Status != "ok" {
+	if r := h.request("set/servo", `{"value":7.5,"period":20000}`); r.Status != "ok" {
 		t.Fatalf("pwm set %+v", r)
 	}
 	if duty, period, _ := h.sim.PWMState(18); duty != dutyOf(7.5) || period != 20*time.Millisecond {
 		t.Errorf("pwm 18 after set: %v %v", duty, period)
 	}
 	// get republishes values.
-	from = b.mark()
-	r = b.request(t, host, host+"/gpio/get", `{"id":1}`)
+	from = b.Mark()
+	r = h.request("get", `{"id":1}`)
 	if r.Status != "ok" {
 		t.Fatalf("get %+v", r)
 	}
-	b.expect(t, from, host+"/gpio/output/pump_drive", "1")
-	b.expect(t, from, "pizero1/gpio/set/lamp", "0")
+	b.Expect(t, from, host+"/gpio/output/pump_drive", "1")
+	b.Expect(t, from, host+"/gpio/input/button", "0")
 	// ...and a plain get answers with the service's description too.
-	var gr GetResult
-	if err := json.Unmarshal(r.Data.(json.RawMessage), &gr); err != nil || gr.Description == nil ||
+	var gr services.GetResult
+	if err := json.Unmarshal(r.Data, &gr); err != nil || gr.Description == nil ||
 		gr.Description.Function != "gpio" || len(gr.Description.Outputs) == 0 {
 		t.Errorf("get result carries no description: %s", r.Data)
 	}
-	from = b.mark()
-	if r := b.request(t, host, host+"/gpio/get/input/button", ""); r.Status != "ok" {
+	from = b.Mark()
+	if r := h.request("get/input/button", ""); r.Status != "ok" {
 		t.Fatalf("get input %+v", r)
 	}
-	if len(b.published(from, host+"/gpio/output/pump_drive")) != 0 {
+	if len(b.Published(from, host+"/gpio/output/pump_drive")) != 0 {
 		t.Error("get/input/button republished an output")
 	}
 }
@@ -341,7 +284,7 @@ func TestServiceQueryAndYAML(t *testing.T) {
 func TestServiceRestoresSetup(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, seed(), dir)
-	r := h.bus.request(t, host, host+"/gpio/setup", `{"output":[{"name":"fan","pin":24,"init":1}]}`)
+	r := h.request("setup", `{"output":[{"name":"fan","pin":24,"init":1}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("setup %+v", r)
 	}
@@ -350,15 +293,15 @@ func TestServiceRestoresSetup(t *testing.T) {
 		t.Error("fan not driven to failsafe on shutdown")
 	}
 	h2 := start(t, seed(), dir)
-	h2.bus.expect(t, 0, host+"/gpio/output/fan", "1")
+	h2.bus.Expect(t, 0, host+"/gpio/output/fan", "1")
 	if st := h2.state(); len(st.Pins) != 1 || st.Pins[0].Name != "fan" {
 		t.Fatalf("restored state %+v", st)
 	}
 	if h2.level(24) != pgpio.High {
 		t.Error("fan not at its init level after restore")
 	}
-	if h2.pins.Held("gpio")[0] != 24 {
-		t.Errorf("reserved %v", h2.pins.Held("gpio"))
+	if held := h2.claims.Held(Name); len(held) != 1 || held[0].Pin != 24 {
+		t.Errorf("claimed %v", held)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
@@ -372,28 +315,28 @@ func TestServiceEstopRecover(t *testing.T) {
 	cfg.Output[1].Failsafe = 1
 	h := start(t, cfg, dir)
 	b := h.bus
-	b.send(host+"/gpio/set/pump_drive", "1")
-	b.expect(t, 0, host+"/gpio/output/pump_drive", "1")
+	b.Send(host+"/gpio/set/pump_drive", "1")
+	b.Expect(t, 0, host+"/gpio/output/pump_drive", "1")
 	// The set's result may follow its output message: take it first, so
 	// the next result read is the estop's.
-	if r := b.result(t, 0, host); r.Op != services.OpSet || r.Status != "ok" {
+	if r := b.AwaitResult(t, topics, 0, services.OpSet); r.Status != "ok" {
 		t.Fatalf("set %+v", r)
 	}
-	from := b.mark()
-	r := b.request(t, host, host+"/gpio/control", `{"cmd":"estop","id":9}`)
+	from := b.Mark()
+	r := h.request("control", `{"cmd":"estop","id":9}`)
 	if r.Status != "ok" || string(r.ID) != "9" {
 		t.Fatalf("estop %+v", r)
 	}
-	b.expect(t, from, host+"/gpio/output/pump_drive", "0")
-	b.expect(t, from, host+"/gpio/output/valve", "1")
+	b.Expect(t, from, host+"/gpio/output/pump_drive", "0")
+	b.Expect(t, from, host+"/gpio/output/valve", "1")
 	if !h.state().Halted {
 		t.Error("halted not in the description")
 	}
 	for _, req := range []struct{ topic, payload string }{
 		{"set/pump_drive", "1"}, {"setup", `{"output":[]}`},
 	} {
-		r := b.request(t, host, host+"/gpio/"+req.topic, req.payload)
-		if r.Error == nil || r.Error.Code != services.CodeHalted || !strings.Contains(string(r.Data.(json.RawMessage)), `"halted":true`) {
+		r := h.request(""+req.topic, req.payload)
+		if r.Error == nil || r.Error.Code != services.CodeHalted || !strings.Contains(string(r.Data), `"halted":true`) {
 			t.Errorf("%s while halted: %+v", req.topic, r)
 		}
 	}
@@ -407,10 +350,10 @@ func TestServiceEstopRecover(t *testing.T) {
 	if !h.state().Halted || h.level(23) != pgpio.High {
 		t.Fatal("halt not restored with outputs at failsafe")
 	}
-	if r := b.request(t, host, host+"/gpio/control", "recover"); r.Status != "ok" {
+	if r := h.request("control", "recover"); r.Status != "ok" {
 		t.Fatalf("recover %+v", r)
 	}
-	if r := b.request(t, host, host+"/gpio/set/pump_drive", "1"); r.Status != "ok" {
+	if r := h.request("set/pump_drive", "1"); r.Status != "ok" {
 		t.Fatalf("set after recover %+v", r)
 	}
 }
@@ -418,34 +361,34 @@ func TestServiceEstopRecover(t *testing.T) {
 func TestServicePulse(t *testing.T) {
 	h := start(t, seed(), "")
 	b := h.bus
-	from := b.mark()
-	if r := b.request(t, host, host+"/gpio/set/valve", `{"value":1,"for":"5s"}`); r.Status != "ok" {
+	from := b.Mark()
+	if r := h.request("set/valve", `{"value":1,"for":"5s"}`); r.Status != "ok" {
 		t.Fatalf("pulse %+v", r)
 	}
-	b.expect(t, from, host+"/gpio/output/valve", "1")
-	h.clock.Advance(4 * time.Second)
+	b.Expect(t, from, host+"/gpio/output/valve", "1")
+	h.advance(4 * time.Second)
 	if h.level(23) != pgpio.High {
 		t.Fatal("pulse ended early")
 	}
-	h.clock.Advance(time.Second)
-	b.expect(t, from, host+"/gpio/output/valve", "0")
+	h.advance(time.Second)
+	b.Expect(t, from, host+"/gpio/output/valve", "0")
 
 	// A second pulse inside the first returns to the level before both;
 	// a plain set cancels a pulse.
-	b.send(host+"/gpio/set/valve", `{"value":1,"for":5000}`)
-	h.clock.Advance(time.Second)
-	b.send(host+"/gpio/set/valve", `{"value":1,"for":"10s"}`)
-	h.clock.Advance(5 * time.Second)
+	h.request("set/valve", `{"value":1,"for":5000}`)
+	h.advance(time.Second)
+	h.request("set/valve", `{"value":1,"for":"10s"}`)
+	h.advance(5 * time.Second)
 	if h.level(23) != pgpio.High {
 		t.Fatal("first pulse not cancelled by the second")
 	}
-	h.clock.Advance(5 * time.Second)
+	h.advance(5 * time.Second)
 	if h.level(23) != pgpio.Low {
 		t.Fatal("second pulse did not return to 0")
 	}
-	b.send(host+"/gpio/set/valve", `{"value":1,"for":"1s"}`)
-	b.send(host+"/gpio/set/valve", `1`)
-	h.clock.Advance(2 * time.Second)
+	h.request("set/valve", `{"value":1,"for":"1s"}`)
+	h.request("set/valve", `1`)
+	h.advance(2 * time.Second)
 	if h.level(23) != pgpio.High {
 		t.Fatal("plain set did not cancel the pulse")
 	}
@@ -453,23 +396,23 @@ func TestServicePulse(t *testing.T) {
 
 func TestServiceFailsafeAfter(t *testing.T) {
 	cfg := seed()
-	cfg.FailsafeAfter = Duration(30 * time.Second)
+	cfg.FailsafeAfter = services.Duration(30 * time.Second)
 	h := start(t, cfg, "")
-	h.bus.send(host+"/gpio/set/pump_drive", "1")
-	waitUntil(t, "pump on", func() bool { return h.level(25) == pgpio.High })
-	h.svc.Connected(false)
-	h.clock.Advance(29 * time.Second)
-	h.svc.Connected(true) // back in time
-	h.clock.Advance(time.Hour)
+	h.request("set/pump_drive", "1")
+	servicestest.WaitUntil(t, "pump on", func() bool { return h.level(25) == pgpio.High })
+	h.connected(false)
+	h.advance(29 * time.Second)
+	h.connected(true) // back in time
+	h.advance(time.Hour)
 	if h.level(25) != pgpio.High {
 		t.Fatal("failsafe although the broker came back")
 	}
-	h.svc.Connected(false)
-	h.clock.Advance(30 * time.Second)
+	h.connected(false)
+	h.advance(30 * time.Second)
 	if h.level(25) != pgpio.Low || !h.state().Failsafe {
 		t.Fatal("outputs not at failsafe after losing the broker")
 	}
-	h.svc.Connected(true)
+	h.connected(true)
 	if h.state().Failsafe {
 		t.Error("failsafe flag kept after reconnect")
 	}
@@ -491,20 +434,12 @@ func (d failingDriver) Input(pin int, pull pgpio.Pull) (InputLine, error) {
 func TestServiceSetupRollback(t *testing.T) {
 	dir := t.TempDir()
 	sim := NewSim()
-	svc, err := New(seed(), Options{Host: host, StateDir: dir, Driver: failingDriver{sim, 5}, Clock: newFakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newFakeBus()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, b) }()
-	defer func() { cancel(); <-done }()
-	b.waitFor(t, "subscriptions", func(_ []message, _, subs int) bool { return subs == 4 })
-	b.send(host+"/gpio/set/valve", "1")
-	b.expect(t, 0, host+"/gpio/output/valve", "1")
+	h := startWith(t, seed(), dir, failingDriver{sim, 5}, servicestest.NewBus())
+	b := h.bus
+	h.request("set/valve", "1")
+	b.Expect(t, 0, host+"/gpio/output/valve", "1")
 
-	r := b.request(t, host, host+"/gpio/setup", `{"output":[{"name":"valve","pin":24}],"input":[{"name":"new","pin":5}]}`)
+	r := h.request("setup", `{"output":[{"name":"valve","pin":24}],"input":[{"name":"new","pin":5}]}`)
 	if r.Error == nil || r.Error.Code != services.CodeHardware {
 		t.Fatalf("result %+v, want a hardware error", r)
 	}
@@ -517,24 +452,25 @@ func TestServiceSetupRollback(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "gpio.json")); !os.IsNotExist(err) {
 		t.Error("failed setup was saved")
 	}
-	var st State
-	_ = json.Unmarshal(svc.Describe().State, &st)
-	if !reflect.DeepEqual(st.Config, seed()) {
+	if st := h.state(); !reflect.DeepEqual(st.Config, seed()) {
 		t.Errorf("config after rollback %+v", st.Config)
 	}
+	if held := h.claims.Held(Name); len(held) != 4 {
+		t.Errorf("claims after rollback %v", held)
+	}
 	// The rolled-back inputs still report.
-	from := b.mark()
-	b.send(host+"/gpio/set/pump_drive", "1")
-	b.expect(t, from, host+"/gpio/input/pump_running", "1")
+	from := b.Mark()
+	h.request("set/pump_drive", "1")
+	b.Expect(t, from, host+"/gpio/input/pump_running", "1")
 }
 
 func TestServiceMergeKeepsUnchangedPins(t *testing.T) {
 	h := start(t, seed(), "")
 	b := h.bus
-	b.send(host+"/gpio/set/pump_drive", "1")
-	b.expect(t, 0, host+"/gpio/input/pump_running", "1")
-	from := b.mark()
-	r := b.request(t, host, host+"/gpio/setup", `{"merge":true,"input":[{"name":"valve","pin":24}]}`)
+	b.Send(host+"/gpio/set/pump_drive", "1")
+	b.Expect(t, 0, host+"/gpio/input/pump_running", "1")
+	from := b.Mark()
+	r := h.request("setup", `{"merge":true,"input":[{"name":"valve","pin":24}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("merge %+v", r)
 	}
@@ -543,7 +479,7 @@ func TestServiceMergeKeepsUnchangedPins(t *testing.T) {
 	if h.sim.Mode(23) != "" || h.sim.Mode(24) != "input" || h.level(25) != pgpio.High {
 		t.Errorf("after merge: 23=%q 24=%q 25=%v", h.sim.Mode(23), h.sim.Mode(24), h.level(25))
 	}
-	for _, m := range b.published(from, host+"/gpio/output/pump_drive") {
+	for _, m := range b.Published(from, host+"/gpio/output/pump_drive") {
 		if m.Payload != "1" {
 			t.Errorf("pump_drive republished as %q", m.Payload)
 		}

@@ -22,6 +22,8 @@ const (
 	CodeConflict  = "conflict"  // a pin or name is held by something else
 	CodeHalted    = "halted"    // the service is emergency-stopped
 	CodeHardware  = "hardware"  // the driver failed
+	CodeStorage   = "storage"   // the state directory could not keep a change
+	CodeBusy      = "busy"      // too many requests queued; nothing was done
 	CodeInternal  = "internal"  // anything else
 )
 
@@ -107,11 +109,19 @@ func RequestID(payload []byte) json.RawMessage {
 	return v.ID
 }
 
-// PublishResult marshals r and publishes it, not retained, at QoS 1.
-func PublishResult(p Publisher, topic string, r Result) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("result: %w", err)
+// Errorf builds an Error.
+func Errorf(code, field, format string, a ...any) Error {
+	return Error{Code: code, Field: field, Message: fmt.Sprintf(format, a...)}
+}
+
+// Prefix returns es with prefix before every field ("gpio" + "output[0].pin"
+// gives "gpio.output[0].pin"), for errors found in a block of a larger
+// document.
+func (es Errors) Prefix(prefix string) Errors {
+	out := make(Errors, len(es))
+	for i, e := range es {
+		e.Field = join(prefix, e.Field)
+		out[i] = e
 	}
-	return p.Publish(topic, 1, false, b)
+	return out
 }

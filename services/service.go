@@ -2,8 +2,8 @@ package services
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
+	"unicode"
 )
 
 // A Service is one capability of a host: it describes itself and answers
@@ -12,11 +12,27 @@ type Service interface {
 	// Name is the service's function name, the second level of its topics.
 	Name() string
 	// Describe returns the service's current description. It must be safe
-	// to call from any goroutine while Run is running.
+	// to call from any goroutine while Run is running, and must not wait
+	// for hardware: the host answers sweeps with it.
 	Describe() Description
 	// Run serves the service's topics until ctx ends. An error ends only
 	// this service: the agent logs it and marks the service unhealthy.
 	Run(ctx context.Context, bus Bus) error
+}
+
+// Serving is implemented by services that can say when they have
+// subscribed to all their topics: the agent waits for it before it tells
+// the cluster the host is online, so that no request sent on seeing
+// "online" is lost.
+type Serving interface {
+	Serving() <-chan struct{}
+}
+
+// A Connector is told when the host's MQTT session comes and goes, to act
+// on losing the broker (the failsafe of outputs) and to republish retained
+// values after a reconnect.
+type Connector interface {
+	Connected(up bool)
 }
 
 // A Publisher publishes one MQTT message.
@@ -24,9 +40,18 @@ type Publisher interface {
 	Publish(topic string, qos byte, retained bool, payload []byte) error
 }
 
+// A Message is one MQTT message received.
+type Message struct {
+	Topic   string
+	Payload []byte
+	// Retained is set when the broker delivered a stored retained
+	// message because of a new subscription, not a live publish.
+	Retained bool
+}
+
 // A Handler receives one MQTT message. Handlers of one subscription are
-// called one at a time, in arrival order.
-type Handler func(topic string, payload []byte)
+// called one at a time, in arrival order, and may publish.
+type Handler func(Message)
 
 // A Bus is a service's view of the host's MQTT session.
 type Bus interface {
@@ -53,8 +78,9 @@ type Description struct {
 	Health string `json:"health,omitempty"`
 	Error  string `json:"error,omitempty"`
 	// State is the service's own detail (its configuration, halted flag,
-	// payload schemas), documented by each service.
-	State json.RawMessage `json:"state,omitempty"`
+	// payload schemas), documented by each service. It is marshalled only
+	// when the description is published, never for a sweep reply.
+	State any `json:"state,omitempty"`
 }
 
 // Interface is one input or output of a service.
@@ -64,12 +90,29 @@ type Interface struct {
 	// Type is "bool", "pwm" or "number".
 	Type string `json:"type"`
 	Unit string `json:"unit,omitempty"`
-	// Mode is the service's own word for the interface (output, pwm, input).
+	// Mode is the service's own word for the interface (output, pwm,
+	// input, channel).
 	Mode string `json:"mode,omitempty"`
 	// Set is the topic that drives an output; empty for inputs.
 	Set string `json:"set,omitempty"`
 	// Value is the current value, when the service knows it.
 	Value any `json:"value,omitempty"`
+}
+
+// HostDescription is a host's retained self-description on
+// <host>/description.
+type HostDescription struct {
+	Host    string `json:"host"`
+	Machine string `json:"machine"`
+	// Version goes up on every change and across restarts.
+	Version  uint64   `json:"version"`
+	Rollcall string   `json:"rollcall"`
+	Updated  string   `json:"updated"`
+	IPAddrs  []string `json:"ipaddrs"`
+	ExtAddr  string   `json:"extaddr"`
+	// Conflicts lists other machines seen publishing under this host name.
+	Conflicts []string      `json:"conflicts,omitempty"`
+	Services  []Description `json:"services"`
 }
 
 // Topics builds the topics of one service of one host.
@@ -116,20 +159,24 @@ func (t Topics) Base() Description {
 }
 
 // ValidTopicName reports whether s can stand as one level of a topic
-// (a host, service or interface name): non-empty, at most 64 bytes, no
-// wildcard, separator, NUL or leading '$'.
+// (a host, service or interface name): 1–64 bytes, no wildcard,
+// separator, NUL or other control character, no leading '$'.
 func ValidTopicName(s string) bool {
 	if s == "" || len(s) > 64 || s[0] == '$' {
 		return false
 	}
-	return !strings.ContainsAny(s, "+#/\x00")
+	return !strings.ContainsAny(s, "+#/") && !hasControl(s)
 }
 
-// ValidTopic reports whether s is a plain topic one may publish to: non-empty,
-// at most 256 bytes, no wildcard, no NUL, no leading '$'.
+// ValidTopic reports whether s is a plain topic one may publish to: 1–256
+// bytes, no wildcard, no NUL or other control character, no leading '$'.
 func ValidTopic(s string) bool {
 	if s == "" || len(s) > 256 || s[0] == '$' {
 		return false
 	}
-	return !strings.ContainsAny(s, "+#\x00")
+	return !strings.ContainsAny(s, "+#") && !hasControl(s)
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
 }

@@ -59,13 +59,13 @@ func benchSweeps(b *testing.B, rc *rollcall, h *clustertest.Host, hosts, loss in
 	b.ResetTimer()
 	for range runs {
 		doc, stderr, code := rc.sweep(b, h, "--expect", fmt.Sprint(hosts), "--timeout", "3s")
-		if code != 0 || !doc.Complete {
+		if code != 0 || !doc.Sweep.Complete {
 			incomplete++
 			b.Logf("incomplete sweep: exit %d, %d hosts, missing %v: %s", code, len(doc.Hosts), doc.Missing, strings.TrimSpace(stderr))
 			continue
 		}
-		completeMS = append(completeMS, doc.CompleteMS)
-		probes = append(probes, float64(doc.Probes))
+		completeMS = append(completeMS, doc.Sweep.CompleteMS)
+		probes = append(probes, float64(doc.Sweep.Probes))
 	}
 	b.StopTimer()
 	// ns/op would be 20 sweeps' wall time, mostly process start-up.

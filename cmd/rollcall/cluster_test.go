@@ -32,17 +32,21 @@ const probePort = 4747
 
 // sweepDoc is the part of `rollcall sweep --json` the tests read.
 type sweepDoc struct {
-	ID         int64     `json:"id"`
-	CompleteMS float64   `json:"complete_ms"`
-	ElapsedMS  float64   `json:"elapsed_ms"`
-	Probes     int       `json:"probes"`
-	Hosts      []hostDoc `json:"hosts"`
-	Missing    []string  `json:"missing"`
-	Complete   bool      `json:"complete"`
+	Schema int    `json:"schema"`
+	Source string `json:"source"`
+	Sweep  struct {
+		ID         int64   `json:"id"`
+		CompleteMS float64 `json:"complete_ms"`
+		ElapsedMS  float64 `json:"elapsed_ms"`
+		Probes     int     `json:"probes"`
+		Complete   bool    `json:"complete"`
+	} `json:"sweep"`
+	Hosts   []hostDoc `json:"hosts"`
+	Missing []string  `json:"missing"`
 }
 
 type hostDoc struct {
-	Hostname string       `json:"hostname"`
+	Hostname string       `json:"host"`
 	Machine  string       `json:"machine"`
 	IPAddr   string       `json:"ipaddr"`
 	Status   string       `json:"status"` // online, or missing for an expected host that never answered
@@ -227,10 +231,10 @@ func TestCluster(t *testing.T) {
 	// The sweep runs on a host other than the broker's.
 	sweeper := rc.c.Hosts[n-1]
 	doc, stderr, code := rc.sweep(t, sweeper, "--expect", fmt.Sprint(n))
-	if code != 0 || !doc.Complete || len(doc.Missing) > 0 {
-		t.Fatalf("sweep: exit %d, complete %v, missing %v\n%s", code, doc.Complete, doc.Missing, stderr)
+	if code != 0 || !doc.Sweep.Complete || len(doc.Missing) > 0 {
+		t.Fatalf("sweep: exit %d, complete %v, missing %v\n%s", code, doc.Sweep.Complete, doc.Missing, stderr)
 	}
-	t.Logf("sweep of %d hosts complete in %.1f ms, %d probes", n, doc.CompleteMS, doc.Probes)
+	t.Logf("sweep of %d hosts complete in %.1f ms, %d probes", n, doc.Sweep.CompleteMS, doc.Sweep.Probes)
 	if got := answered(doc); got != n {
 		t.Errorf("sweep heard %d hosts, want %d", got, n)
 	}
@@ -306,7 +310,7 @@ func TestCluster(t *testing.T) {
 	if !strings.Contains(stderr, victim.Name) {
 		t.Errorf("sweep stderr does not name %s:\n%s", victim.Name, stderr)
 	}
-	if doc.Complete {
+	if doc.Sweep.Complete {
 		t.Error("sweep with a missing host says complete")
 	}
 	if got := answered(doc); got != n-1 {

@@ -1,23 +1,27 @@
 package main
 
 import (
-	"errors"
+	"encoding"
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
 	"github.com/rollcall/rollcall/agent"
-	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/services"
 )
 
 // configFiles are tried in order when --config is not given.
 var configFiles = []string{"rollcall.yaml", "/etc/rollcall/rollcall.yaml"}
+
+// maxConfig bounds a configuration file, after YAML aliases are expanded.
+const maxConfig = 1 << 20
 
 // flagKeys maps each configuration flag to its key.
 var flagKeys = map[string]string{
@@ -36,12 +40,12 @@ var flagKeys = map[string]string{
 
 func addConfigFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.String("config", "", "configuration file (default ./rollcall.yaml, else /etc/rollcall/rollcall.yaml)")
+	f.String("config", "", "configuration file (default ./rollcall.yaml, else /etc/rollcall/rollcall.yaml; also ROLLCALL_CONFIG)")
 	f.String("host", "", "this host's name (default: the machine's hostname)")
 	f.String("state-dir", "", "state directory (default /var/lib/rollcall)")
-	f.Bool("sim", false, "simulated hardware")
+	f.Bool("sim", false, "simulated hardware for every service")
 	f.String("log-level", "", "debug, info, warn or error")
-	f.String("broker", "", "MQTT broker URL, e.g. tcp://10.0.0.2:1883 (default: the embedded broker)")
+	f.String("broker", "", "MQTT broker URL, e.g. tcp://10.0.0.2:1883 (default: the embedded broker); overrides the file's embedded broker")
 	f.String("embedded-broker", "", "start the embedded broker on this address, e.g. :1883")
 	f.Duration("keepalive", 0, "MQTT keepalive; the broker declares a silent agent offline after 1.5x this")
 	f.Int("port", 0, "discovery UDP port (default 4747)")
@@ -50,24 +54,13 @@ func addConfigFlags(cmd *cobra.Command) {
 	f.String("extaddr", "", "external address to report")
 }
 
-// loadConfig is the one function that touches viper: file, ROLLCALL_*
-// environment and flags, unmarshalled into agent.Config, defaulted and
-// validated with every problem named by its key.
+// loadConfig is the one function that touches viper. It starts from the
+// defaults, decodes the file over them as strictly as a setup payload
+// (exact key names, no coercion, every problem reported), then applies the
+// ROLLCALL_* environment and the flags, which win, and validates the
+// result, naming every problem by its key.
 func loadConfig(cmd *cobra.Command) (agent.Config, error) {
-	v := viper.New()
-	v.SetEnvPrefix("ROLLCALL")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	for _, key := range leafKeys(reflect.TypeOf(agent.Config{}), "") {
-		_ = v.BindEnv(key)
-	}
-	for name, key := range flagKeys {
-		if fl := cmd.Flags().Lookup(name); fl != nil {
-			if err := v.BindPFlag(key, fl); err != nil {
-				return agent.Config{}, err
-			}
-		}
-	}
-
+	cfg := agent.DefaultConfig()
 	path, _ := cmd.Flags().GetString("config")
 	if path == "" {
 		path = os.Getenv("ROLLCALL_CONFIG")
@@ -80,31 +73,174 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 			}
 		}
 	}
+	var errs services.Errors
 	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
-			return agent.Config{}, fmt.Errorf("config %s: %w", path, err)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
 		}
+		errs = append(errs, decodeFile(b, &cfg)...)
 	}
 
-	var cfg agent.Config
-	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			gpio.DecodeHook,
-			mapstructure.TextUnmarshallerHookFunc(),
-			mapstructure.StringToTimeDurationHookFunc(),
-			mapstructure.StringToSliceHookFunc(","),
-		)
-	})
-	if err != nil {
-		return agent.Config{}, fmt.Errorf("config %s: %w", orFlags(path), err)
+	v := viper.New()
+	v.SetEnvPrefix("ROLLCALL")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	keys := leafKeys(reflect.TypeFor[agent.Config](), "")
+	for _, key := range keys {
+		_ = v.BindEnv(key)
 	}
-	cfg.Defaults()
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return agent.Config{}, configError{path: orFlags(path), errs: errs}
+	flagOf := map[string]string{}
+	for name, key := range flagKeys {
+		if fl := cmd.Flags().Lookup(name); fl != nil {
+			if err := v.BindPFlag(key, fl); err != nil {
+				return cfg, err
+			}
+			flagOf[key] = name
+		}
+	}
+	overridden := map[string]bool{}
+	for _, key := range keys {
+		if !v.IsSet(key) {
+			continue
+		}
+		source := "ROLLCALL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if name, ok := flagOf[key]; ok && cmd.Flags().Changed(name) {
+			source = "--" + name
+		}
+		overridden[key] = true
+		if err := setKey(&cfg, key, v.Get(key)); err != nil {
+			errs = append(errs, services.Errorf(services.CodeInvalid, key, "%s: %v", source, err))
+		}
+	}
+	// A broker named on the command line or in the environment is the one
+	// to use: the file's embedded broker would only get in its way (and
+	// fail on a Pi already running mosquitto on :1883).
+	if overridden["mqtt.broker"] && !overridden["mqtt.embedded_broker"] {
+		cfg.MQTT.EmbeddedBroker = ""
+	}
+	errs = append(errs, cfg.Validate()...)
+	if len(errs) > 0 {
+		return cfg, configError{path: orFlags(path), errs: errs}
 	}
 	return cfg, nil
+}
+
+// decodeFile decodes a configuration file over cfg: the keys named after a
+// service into that service's block, the rest into the agent's keys.
+func decodeFile(b []byte, cfg *agent.Config) services.Errors {
+	tree, err := services.Parse(b, maxConfig)
+	if err != nil {
+		return services.Errors{services.Errorf(services.CodeMalformed, "", "%v", err)}
+	}
+	if tree == nil {
+		return nil // an empty file
+	}
+	m, ok := tree.(map[string]any)
+	if !ok {
+		return services.Errors{services.Errorf(services.CodeMalformed, "", "the file must hold keys and values, not a list or a value")}
+	}
+	var errs services.Errors
+	rest := make(map[string]any, len(m))
+	for k, val := range m {
+		if _, ok := services.LookupKind(k); ok {
+			errs = append(errs, services.DecodeTree(val, cfg.Blocks[k], k)...)
+			continue
+		}
+		rest[k] = val
+	}
+	for _, e := range services.DecodeTree(rest, cfg, "") {
+		if strings.HasPrefix(e.Message, "unknown field") && !strings.Contains(e.Field, ".") {
+			e.Message += "; services: " + strings.Join(kindNames(), ", ")
+		}
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+func kindNames() []string {
+	var names []string
+	for _, k := range services.Kinds() {
+		names = append(names, k.Name)
+	}
+	return names
+}
+
+// setKey sets the field of cfg at a dotted key from a flag's or an
+// environment variable's value, as strictly as the file: "4.7" is not a
+// port, "yes" is not a bool.
+func setKey(cfg *agent.Config, key string, raw any) error {
+	f := reflect.ValueOf(cfg).Elem()
+	for _, name := range strings.Split(key, ".") {
+		idx, ok := fieldByTag(f.Type(), name)
+		if !ok {
+			return fmt.Errorf("no key %q", key)
+		}
+		f = f.Field(idx)
+	}
+	s := fmt.Sprint(raw)
+	switch f.Type() {
+	case reflect.TypeFor[time.Duration]():
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 30s", s)
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	if tu, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return tu.UnmarshalText([]byte(s))
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || f.OverflowInt(n) {
+			return fmt.Errorf("%q is not an integer in range", s)
+		}
+		f.SetInt(n)
+	case reflect.Slice:
+		var items []string
+		switch x := raw.(type) {
+		case []string:
+			items = x
+		default:
+			for _, it := range strings.Split(s, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+		}
+		f.Set(reflect.ValueOf(items))
+	case reflect.Map:
+		m := map[string]string{}
+		for _, kv := range strings.Split(s, ",") {
+			k, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || k == "" {
+				return fmt.Errorf("%q is not a list of key=value", s)
+			}
+			m[k] = val
+		}
+		f.Set(reflect.ValueOf(m))
+	default:
+		return fmt.Errorf("cannot be set from the environment or a flag")
+	}
+	return nil
+}
+
+func fieldByTag(t reflect.Type, name string) (int, bool) {
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 func orFlags(path string) string {
@@ -124,27 +260,32 @@ func (e configError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config %s: %d problem(s):", e.path, len(e.errs))
 	for _, x := range e.errs {
-		fmt.Fprintf(&b, "\n  %s: %s", x.Field, x.Message)
+		field := x.Field
+		if field == "" {
+			field = "(file)"
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", field, x.Message)
 	}
 	return b.String()
 }
 
 func (e configError) Unwrap() error { return e.errs }
 
-// leafKeys lists the dotted keys of every scalar field of t, so that
-// ROLLCALL_MQTT_BROKER and friends reach viper even for keys no file sets.
+// leafKeys lists the dotted keys of every value of t that a flag or an
+// environment variable can set (ROLLCALL_MQTT_BROKER is mqtt.broker):
+// scalars, lists of words and maps of words; nested blocks are walked.
 func leafKeys(t reflect.Type, prefix string) []string {
 	var keys []string
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if tag == "" || tag == "-" {
 			continue
 		}
 		key := prefix + tag
 		ft := f.Type
 		switch {
-		case ft.Kind() == reflect.Struct && ft.String() != "time.Time":
+		case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]():
 			keys = append(keys, leafKeys(ft, key+".")...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 			// lists of pins belong in the file
@@ -152,22 +293,6 @@ func leafKeys(t reflect.Type, prefix string) []string {
 			keys = append(keys, key)
 		}
 	}
+	slices.Sort(keys)
 	return keys
-}
-
-// exitError carries a process exit status other than 1.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e exitError) Error() string { return e.err.Error() }
-func (e exitError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var e exitError
-	if errors.As(err, &e) {
-		return e.code
-	}
-	return 1
 }

@@ -11,7 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollcall/rollcall/agent"
+	"github.com/rollcall/rollcall/agent/session"
+	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/services"
 )
 
 // load runs loadConfig the way a subcommand does, with args as flags.
@@ -50,34 +53,36 @@ func TestConfigPi(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := agent.Config{
-		Host:     "pizero2",
-		StateDir: "/var/lib/rollcall",
-		LogLevel: "info",
-		MQTT:     agent.MQTTConfig{Broker: "tcp://10.0.0.2:1883", Keepalive: 30 * time.Second},
-		Discovery: agent.DiscoveryConfig{
-			Port: 4747, ReportTopic: "/udp/report", ReplyTopic: "/stat/data",
-			KeyID: "k1", ReplayWindow: 30 * time.Second, InventoryTopic: "rollcall/inventory",
+	want := agent.DefaultConfig()
+	want.Host = "pizero2"
+	want.StateDir = "/var/lib/rollcall"
+	want.LogLevel = "info"
+	want.MQTT = session.Config{Broker: "tcp://10.0.0.2:1883", Keepalive: 30 * time.Second}
+	want.Discovery = discovery.Config{
+		Port: 4747, ReportTopic: "/udp/report", ReplyTopic: "/stat/data", ReplyPrefixes: []string{"/stat/"},
+		KeyID: "k1", ReplayWindow: 30 * time.Second, InventoryTopic: "rollcall/inventory",
+	}
+	want.Buses = []string{"i2c1"}
+	want.Blocks[gpio.Name] = &gpio.Config{
+		Driver:        "periph",
+		FailsafeAfter: services.Duration(60 * time.Second),
+		Output: []gpio.OutputPin{
+			{Name: "pump_drive", Pin: 25, Init: 0, Pull: "down", Failsafe: 0},
+			{Name: "lamp", Pin: 23, Init: 0, Failsafe: 0},
 		},
-		Buses: []string{"i2c1"},
-		GPIO: gpio.Config{
-			Driver:        "periph",
-			FailsafeAfter: gpio.Duration(60 * time.Second),
-			Output: []gpio.OutputPin{
-				{Name: "pump_drive", Pin: 25, Init: 0, Pull: "down", Failsafe: 0},
-				{Name: "lamp", Pin: 23, Init: 0, Failsafe: 0},
-			},
-			PWM: []gpio.PWMPin{{Name: "sonar_angle", Pin: 18, Init: 20, Period: 1000, Pol: "normal"}},
-			Input: []gpio.InputPin{
-				{Name: "float_switch", Pin: 17, Pull: "down", Edge: "both", Debounce: gpio.Duration(20 * time.Millisecond)},
-				{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: gpio.Duration(20 * time.Millisecond), OnChange: "pizero1/gpio/set/lamp"},
-			},
+		PWM: []gpio.PWMPin{{Name: "sonar_angle", Pin: 18, Init: 20, Period: 1000, Pol: "normal"}},
+		Input: []gpio.InputPin{
+			{Name: "float_switch", Pin: 17, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond)},
+			{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond), OnChange: "pizero1/gpio/set/lamp"},
 		},
 	}
-	// Keys that viper knows but the file leaves out come back empty, not nil.
-	want.Discovery.Interfaces, want.Discovery.Targets = []string{}, []string{}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("configs/pi.yaml:\n got %#v\nwant %#v", got, want)
+	}
+	for name, b := range want.Blocks {
+		if !reflect.DeepEqual(got.Blocks[name], b) {
+			t.Errorf("%s:\n got %#v\nwant %#v", name, got.Blocks[name], b)
+		}
 	}
 }
 

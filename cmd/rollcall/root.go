@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollcall/rollcall/agent"
+	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/demo"
 )
 
 func newRootCmd() *cobra.Command {
@@ -71,7 +73,7 @@ func newAgentCmd() *cobra.Command {
 
 func newSweepCmd() *cobra.Command {
 	var (
-		opts   agent.SweepOptions
+		opts   cluster.SweepOptions
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -84,7 +86,7 @@ those named with --hosts or counted with --expect, then a short quiet period;
 it ends at --timeout otherwise. It exits 2 when an expected host is missing.`,
 		Args: cobra.NoArgs,
 		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
-			inv, err := agent.Sweep(ctx, cfg, opts, newLogger(quiet(cfg.LogLevel)))
+			inv, err := cluster.Sweep(ctx, cfg.Client(), opts, newLogger(quiet(cfg.LogLevel)))
 			if err != nil {
 				return err
 			}
@@ -130,7 +132,7 @@ func newInventoryCmd() *cobra.Command {
 		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
 			out := cmd.OutOrStdout()
 			var last string
-			print := func(inv agent.Inventory) {
+			print := func(inv cluster.Inventory) {
 				var b strings.Builder
 				if asJSON {
 					_ = writeJSON(&b, inv)
@@ -146,11 +148,11 @@ func newInventoryCmd() *cobra.Command {
 				}
 				io.WriteString(out, last)
 			}
-			var w func(agent.Inventory)
+			var w func(cluster.Inventory)
 			if watch {
 				w = print
 			}
-			inv, err := agent.ReadInventory(ctx, cfg, newLogger(quiet(cfg.LogLevel)), w)
+			inv, err := cluster.ReadInventory(ctx, cfg.Client(), newLogger(quiet(cfg.LogLevel)), w)
 			if err != nil {
 				return err
 			}
@@ -166,7 +168,7 @@ func newInventoryCmd() *cobra.Command {
 }
 
 func newDemoCmd() *cobra.Command {
-	var opts agent.DemoOptions
+	var opts demo.Options
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a simulated cluster on this machine: broker, hosts, a sweep and the inventory",
@@ -178,7 +180,7 @@ func newDemoCmd() *cobra.Command {
 			if level == "" {
 				level = "warn"
 			}
-			return agent.Demo(ctx, opts, cmd.OutOrStdout(), newLogger(level))
+			return demo.Run(ctx, opts, cmd.OutOrStdout(), newLogger(level))
 		},
 	}
 	cmd.Flags().IntVar(&opts.Hosts, "hosts", 4, "number of simulated hosts")

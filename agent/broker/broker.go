@@ -1,4 +1,7 @@
-package agent
+// Package broker is the MQTT broker embedded in rollcall (mochi-mqtt), for
+// a host or a small cluster with no broker of its own, and for the demo and
+// tests.
+package broker
 
 import (
 	"context"
@@ -21,9 +24,9 @@ type Broker struct {
 	err   error
 }
 
-// StartBroker listens on addr ("127.0.0.1:1883", ":0" for any free port) and
+// Start listens on addr ("127.0.0.1:1883", ":0" for any free port) and
 // serves until Close.
-func StartBroker(addr string, log *slog.Logger) (*Broker, error) {
+func Start(addr string, log *slog.Logger) (*Broker, error) {
 	// Listen ourselves so ":0" works and the bound address is known.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -1,4 +1,9 @@
-package agent
+// Package session is a rollcall host's one MQTT session, and the short
+// sessions of the commands run from a host (sweep, inventory): one paho
+// client that reconnects on its own, renews every subscription after a
+// reconnect, and hands each subscription's messages to its handler in
+// order, on a goroutine of its own.
+package session
 
 import (
 	"context"
@@ -8,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +21,51 @@ import (
 
 	"github.com/rollcall/rollcall/services"
 )
+
+// Config says how to reach the broker: the "mqtt" block of the agent's
+// configuration.
+type Config struct {
+	// Broker is the broker URL (tcp://, ssl://, ws://). Empty: the agent
+	// starts the embedded broker on EmbeddedBroker and uses it.
+	Broker string `json:"broker"`
+	// EmbeddedBroker, when set, starts the embedded broker on this address
+	// even when Broker is set, so one agent can serve a small cluster.
+	EmbeddedBroker string        `json:"embedded_broker"`
+	ClientID       string        `json:"client_id"`
+	Username       string        `json:"username"`
+	Password       string        `json:"password"`
+	Keepalive      time.Duration `json:"keepalive"`
+	TLS            TLS           `json:"tls"`
+}
+
+// TLS is the broker connection's TLS: a CA to trust and an optional client
+// certificate.
+type TLS struct {
+	CA       string `json:"ca"`
+	Cert     string `json:"cert"`
+	Key      string `json:"key"`
+	Insecure bool   `json:"insecure"`
+}
+
+// DefaultEmbeddedBroker is where the embedded broker listens when no
+// broker is configured.
+const DefaultEmbeddedBroker = "127.0.0.1:1883"
+
+// URL is the broker to connect to: the configured one, or the embedded
+// broker's address.
+func (c Config) URL() string {
+	if c.Broker != "" {
+		return c.Broker
+	}
+	addr := c.EmbeddedBroker
+	if addr == "" {
+		addr = DefaultEmbeddedBroker
+	}
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	return "tcp://" + addr
+}
 
 // Session is the host's one MQTT session. It reconnects on its own, renews
 // every subscription after a reconnect and calls OnConnect so the agent can
@@ -25,16 +76,17 @@ type Session struct {
 	client paho.Client
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	subs map[string]*subscription
-	done chan struct{} // closed by Close: stops every handler goroutine
+	mu        sync.Mutex
+	subs      map[string]*subscription
+	done      chan struct{} // closed by Close: stops every handler goroutine
+	closeOnce sync.Once
 
 	onConnect func()
 	onLost    func()
 }
 
 type subscription struct {
-	queue chan paho.Message
+	queue chan services.Message
 	h     services.Handler
 }
 
@@ -43,15 +95,15 @@ type subscription struct {
 func (sub *subscription) callback(done <-chan struct{}) paho.MessageHandler {
 	return func(_ paho.Client, m paho.Message) {
 		select {
-		case sub.queue <- m:
+		case sub.queue <- services.Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()}:
 		case <-done:
 		}
 	}
 }
 
-// SessionConfig is what a Session needs to connect.
-type SessionConfig struct {
-	MQTT     MQTTConfig
+// Options are what a Session needs to connect.
+type Options struct {
+	Config   Config
 	ClientID string
 	// Will, when set, is published retained at QoS 1 by the broker if the
 	// session dies without saying goodbye.
@@ -62,19 +114,19 @@ type SessionConfig struct {
 	OnLost func()
 }
 
-// NewSession builds a session; Connect starts it.
-func NewSession(cfg SessionConfig, log *slog.Logger) (*Session, error) {
+// New builds a session; Connect starts it.
+func New(cfg Options, log *slog.Logger) (*Session, error) {
 	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost}
 	o := paho.NewClientOptions().
-		AddBroker(cfg.MQTT.Broker).
+		AddBroker(cfg.Config.Broker).
 		SetClientID(cfg.ClientID).
 		SetCleanSession(true). // we renew subscriptions ourselves on every connect
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(cfg.MQTT.Keepalive).
-		SetPingTimeout(cfg.MQTT.Keepalive/2 + time.Second).
+		SetKeepAlive(cfg.Config.Keepalive).
+		SetPingTimeout(cfg.Config.Keepalive/2 + time.Second).
 		SetConnectTimeout(5 * time.Second).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
@@ -86,16 +138,16 @@ func NewSession(cfg SessionConfig, log *slog.Logger) (*Session, error) {
 			}
 		}).
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
-			s.log.Debug("mqtt reconnecting", "broker", cfg.MQTT.Broker)
+			s.log.Debug("mqtt reconnecting", "broker", cfg.Config.Broker)
 		})
-	if cfg.MQTT.Username != "" {
-		o.SetUsername(cfg.MQTT.Username)
-		o.SetPassword(cfg.MQTT.Password)
+	if cfg.Config.Username != "" {
+		o.SetUsername(cfg.Config.Username)
+		o.SetPassword(cfg.Config.Password)
 	}
 	if cfg.WillTopic != "" {
 		o.SetWill(cfg.WillTopic, cfg.WillPayload, 1, true)
 	}
-	tc, err := cfg.MQTT.TLS.config()
+	tc, err := cfg.Config.TLS.config()
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +235,7 @@ func (s *Session) Subscribe(filter string, h services.Handler) error {
 // reach h one at a time in the order the broker sent them, whichever filter
 // they matched.
 func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
-	sub := &subscription{queue: make(chan paho.Message, 256), h: h}
+	sub := &subscription{queue: make(chan services.Message, 256), h: h}
 	s.mu.Lock()
 	for _, f := range filters {
 		if _, dup := s.subs[f]; dup {
@@ -199,7 +251,7 @@ func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 		for {
 			select {
 			case m := <-sub.queue:
-				sub.h(m.Topic(), m.Payload())
+				sub.h(m)
 			case <-s.done:
 				return
 			}
@@ -209,6 +261,24 @@ func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 		return nil // connected() subscribes them
 	}
 	return s.subscribe(sub, filters)
+}
+
+// Resubscribe sends SUBSCRIBE for an existing filter again, without
+// waiting: the broker then sends the filter's retained messages again,
+// flagged retained, which tells a retained message from a live one.
+func (s *Session) Resubscribe(filter string) error {
+	s.mu.Lock()
+	sub, ok := s.subs[filter]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("resubscribe %s: not subscribed", filter)
+	}
+	go func() {
+		if err := s.subscribe(sub, []string{filter}); err != nil {
+			s.log.Debug("mqtt resubscribe", "filter", filter, "err", err)
+		}
+	}()
+	return nil
 }
 
 // subscribe sends one SUBSCRIBE for all of a subscription's filters. One
@@ -238,11 +308,13 @@ func (s *Session) Close(goodbyeTopic string, goodbye []byte) {
 			s.log.Warn("mqtt goodbye", "err", err)
 		}
 	}
-	s.client.Disconnect(250)
-	close(s.done)
+	s.closeOnce.Do(func() {
+		s.client.Disconnect(250)
+		close(s.done)
+	})
 }
 
-func (t TLSConfig) config() (*tls.Config, error) {
+func (t TLS) config() (*tls.Config, error) {
 	if t.CA == "" && t.Cert == "" && !t.Insecure {
 		return nil, nil
 	}

@@ -1,4 +1,8 @@
-package agent
+// Package demo runs a whole rollcall cluster on one machine, without root
+// or hardware: the embedded broker, simulated hosts, a sweep over real UDP
+// broadcast on the loopback interface, a pin driven over MQTT, and the
+// retained inventory. It is `rollcall demo`.
+package demo
 
 import (
 	"context"
@@ -13,22 +17,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rollcall/rollcall/agent"
+	"github.com/rollcall/rollcall/agent/broker"
+	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/services"
 )
 
-// DemoOptions shape `rollcall demo`.
-type DemoOptions struct {
+// Options shape the demo.
+type Options struct {
 	Hosts int
 	// Dir holds the hosts' state; empty: a temporary directory, removed after.
 	Dir string
 }
 
-// Demo runs a whole cluster on this machine without root: the embedded
+// Run runs a whole cluster on this machine without root: the embedded
 // broker, opts.Hosts simulated hosts (each with its own monitor on the
 // loopback interface, its own state and machine identity), one sweep over
 // real UDP broadcast and MQTT, and the retained inventory. It fails when a
 // host is missing.
-func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger) error {
+func Run(ctx context.Context, opts Options, out io.Writer, log *slog.Logger) error {
 	if opts.Hosts < 1 {
 		opts.Hosts = 4
 	}
@@ -41,7 +50,7 @@ func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	broker, err := StartBroker("127.0.0.1:0", log)
+	broker, err := broker.Start("127.0.0.1:0", log)
 	if err != nil {
 		return err
 	}
@@ -52,18 +61,15 @@ func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger
 	}
 	fmt.Fprintf(out, "embedded broker on %s, discovery on udp/%d (loopback)\n", broker.Addr(), port)
 
-	base := func(host string) Config {
-		c := Config{
-			Host:     host,
-			StateDir: filepath.Join(dir, host),
-			Sim:      true,
-			LogLevel: "warn",
-			MQTT:     MQTTConfig{Broker: broker.URL(), Keepalive: 10 * time.Second},
-			Discovery: DiscoveryConfig{
-				Port:       port,
-				Interfaces: []string{"lo"},
-			},
-		}
+	base := func(host string) agent.Config {
+		c := agent.DefaultConfig()
+		c.Host = host
+		c.StateDir = filepath.Join(dir, host)
+		c.Sim = true
+		c.LogLevel = "warn"
+		c.MQTT = session.Config{Broker: broker.URL(), Keepalive: 10 * time.Second}
+		c.Discovery.Port = port
+		c.Discovery.Interfaces = []string{"lo"}
 		return c
 	}
 
@@ -72,9 +78,8 @@ func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger
 	defer func() { stop(); wg.Wait() }()
 	for i := 1; i <= opts.Hosts; i++ {
 		cfg := base(fmt.Sprintf("pi-demo-%d", i))
-		cfg.GPIO = demoGPIO()
-		cfg.Defaults()
-		a, err := New(cfg, log)
+		cfg.Blocks[gpio.Name] = demoGPIO()
+		a, err := agent.New(cfg, log)
 		if err != nil {
 			return fmt.Errorf("demo host %s: %w", cfg.Host, err)
 		}
@@ -94,20 +99,19 @@ func Demo(ctx context.Context, opts DemoOptions, out io.Writer, log *slog.Logger
 		}
 	}
 
-	sc := base("demo-sweeper")
-	sc.Defaults()
-	inv, err := Sweep(ctx, sc, SweepOptions{Expect: opts.Hosts, Timeout: 5 * time.Second}, log)
+	sc := base("demo-sweeper").Client()
+	inv, err := cluster.Sweep(ctx, sc, cluster.SweepOptions{Expect: opts.Hosts, Timeout: 5 * time.Second}, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nsweep %d: %d hosts in %.1f ms (%d probe(s))\n", inv.ID, len(inv.Hosts), inv.CompleteMS, inv.Probes)
+	fmt.Fprintf(out, "\nsweep %d: %d hosts in %.1f ms (%d probe(s))\n", inv.Sweep.ID, len(inv.Hosts), inv.Sweep.CompleteMS, inv.Sweep.Probes)
 	inv.Table(out)
 
 	if err := demoDrive(ctx, sc, "pi-demo-1", out, log); err != nil {
 		return err
 	}
 
-	ci, err := ReadInventory(ctx, sc, log, nil)
+	ci, err := cluster.ReadInventory(ctx, sc, log, nil)
 	if err != nil {
 		return err
 	}
@@ -134,8 +138,8 @@ func freeUDPPort() (int, error) {
 // demoGPIO is the seed's example host: outputs on 25 and 23, pull-down
 // inputs on 17 and 22, with the simulated board wiring the pump's output
 // to the float switch so that driving one is seen on the other.
-func demoGPIO() gpio.Config {
-	return gpio.Config{
+func demoGPIO() *gpio.Config {
+	return &gpio.Config{
 		Driver: "sim",
 		Output: []gpio.OutputPin{
 			{Name: "pump_drive", Pin: 25, Pull: "down"},
@@ -151,15 +155,23 @@ func demoGPIO() gpio.Config {
 
 // demoDrive drives one host's pump output over MQTT, as any client would,
 // and waits for the float switch wired to it on the simulated board.
-func demoDrive(ctx context.Context, cfg Config, host string, out io.Writer, log *slog.Logger) error {
-	s, err := client(ctx, cfg, "demo", log)
+func demoDrive(ctx context.Context, cfg cluster.Config, host string, out io.Writer, log *slog.Logger) error {
+	s, err := session.New(session.Options{Config: cfg.MQTT, ClientID: "rollcall-demo-" + cfg.Name}, log)
 	if err != nil {
+		return err
+	}
+	if err := s.Connect(ctx, 5*time.Second); err != nil {
 		return err
 	}
 	defer s.Close("", nil)
 	levels := make(chan string, 8)
 	input := host + "/gpio/input/float_switch"
-	if err := s.Subscribe(input, func(_ string, b []byte) { levels <- string(b) }); err != nil {
+	if err := s.Subscribe(input, func(m services.Message) {
+		select {
+		case levels <- string(m.Payload):
+		default:
+		}
+	}); err != nil {
 		return err
 	}
 	set := host + "/gpio/set/pump_drive"

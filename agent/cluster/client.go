@@ -1,0 +1,114 @@
+// Package cluster is the client side of a rollcall cluster: what a command
+// run from any host does with it. Sweep broadcasts a probe and gathers the
+// answers; ReadInventory reads the picture the broker keeps (every host's
+// retained status and description, and the last sweep). Both give an
+// Inventory, the one model of the cluster, printed by its Table or as JSON.
+//
+// A client needs only a broker and the discovery settings, never a host's
+// configuration: see Config.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rollcall/rollcall/agent/session"
+	"github.com/rollcall/rollcall/discovery"
+	"github.com/rollcall/rollcall/services"
+)
+
+// Config is what a client needs: who it is, the broker and the discovery
+// settings.
+type Config struct {
+	// Name is the client's host name: the probe's replyto, and part of its
+	// MQTT client id.
+	Name      string
+	MQTT      session.Config
+	Discovery discovery.Config
+}
+
+// connectTimeout bounds the first connection of a command.
+const connectTimeout = 5 * time.Second
+
+// connect opens a short-lived session for a command run from a host.
+func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*session.Session, error) {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := fmt.Sprintf("rollcall-%s-%s-%s", role, cfg.Name, hex.EncodeToString(b[:]))
+	s, err := session.New(session.Options{Config: cfg.MQTT, ClientID: id}, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Connect(ctx, connectTimeout); err != nil {
+		s.Close("", nil)
+		return nil, fmt.Errorf("%s: broker %s: %w", role, cfg.MQTT.URL(), err)
+	}
+	return s, nil
+}
+
+// subscribeRetained subscribes h to filters and returns once the broker has
+// delivered their retained messages (or after wait). It subscribes a topic
+// of its own along with them and publishes to it: mosquitto delivers that
+// message after the retained ones. Brokers that send retained messages
+// from another goroutine (mochi) may still be sending then, so it also
+// waits until messages have stopped arriving for settleQuiet. h keeps
+// receiving later messages.
+func subscribeRetained(s *session.Session, filters []string, wait time.Duration, h services.Handler) error {
+	var (
+		once     sync.Once
+		seen     = make(chan struct{})
+		activity = make(chan struct{}, 1)
+		mark     = syncTopic()
+	)
+	err := s.SubscribeAll(append(slices.Clone(filters), mark), func(m services.Message) {
+		if m.Topic == mark {
+			once.Do(func() { close(seen) })
+			return
+		}
+		h(m)
+		select {
+		case activity <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return err
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	if err := s.Publish(mark, 1, false, []byte{}); err == nil {
+		select {
+		case <-seen:
+		case <-deadline.C:
+			return nil
+		}
+	}
+	quiet := time.NewTimer(settleQuiet)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-activity:
+			quiet.Reset(settleQuiet)
+		case <-quiet.C:
+			return nil
+		case <-deadline.C:
+			return nil
+		}
+	}
+}
+
+// settleQuiet is how long retained messages must stop arriving before a
+// reader takes its picture.
+const settleQuiet = 40 * time.Millisecond
+
+func syncTopic() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "rollcall/sync/" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,7 @@
+package main
+
+// The services an agent can run. Adding a service to rollcall is one
+// package that registers itself with services.Register, and one line here.
+import (
+	_ "github.com/rollcall/rollcall/gpio"
+)

@@ -1,0 +1,64 @@
+package services
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Reserved reports whether rollcall uses topic for state or requests, so
+// that no payload or probe may make a host publish there:
+//
+//	+/status  +/description  +/get
+//	+/+/setup  +/+/control  +/+/result
+//	+/+/set/#  +/+/get/#  +/+/input/#  +/+/output/#
+//	rollcall/#
+//
+// A probe that names such a reply topic, or an on_change pointing at one,
+// could otherwise overwrite another host's status or description, or feed
+// a service its own requests.
+func Reserved(topic string) bool {
+	lv := strings.Split(topic, "/")
+	if lv[0] == "rollcall" {
+		return true
+	}
+	switch len(lv) {
+	case 1:
+		return false
+	case 2:
+		switch lv[1] {
+		case "status", "description", "get":
+			return true
+		}
+		return false
+	}
+	switch lv[2] {
+	case "setup", "control", "result":
+		return len(lv) == 3
+	case "set", "get", "input", "output":
+		return true
+	}
+	return false
+}
+
+// CheckOnChange returns why a service whose topics are own may not publish
+// an input's changes to topic, or "" if it may. Topics rollcall reserves
+// are refused (see Reserved), with one exception, the linking the README
+// shows: another service's set topic, <host>/<service>/set/<name>, which
+// receives the value non-retained. A service's own topics are always
+// refused: an input driving its own set or get topic loops.
+func CheckOnChange(own Topics, topic string) string {
+	if !ValidTopic(topic) {
+		return fmt.Sprintf("%q is not a topic one can publish to (no + # control characters or leading $, at most 256 bytes)", topic)
+	}
+	if strings.HasPrefix(topic+"/", own.Host+"/"+own.Service+"/") {
+		return fmt.Sprintf("%q is a topic of this service itself; an input publishing there would loop", topic)
+	}
+	lv := strings.Split(topic, "/")
+	if len(lv) == 4 && lv[2] == "set" && ValidTopicName(lv[0]) && ValidTopicName(lv[1]) && ValidTopicName(lv[3]) {
+		return ""
+	}
+	if Reserved(topic) {
+		return fmt.Sprintf("%q is a topic rollcall uses for state or requests; on_change may name another host's <host>/<service>/set/<name> or a topic of your own", topic)
+	}
+	return ""
+}
