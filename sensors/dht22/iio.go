@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -39,7 +37,7 @@ func NewIIO(fsys iio.FS, device string) (*IIO, error) {
 	if device == "" {
 		device = DefaultDevice
 	}
-	dev, err := findDevice(fsys, device)
+	dev, err := iio.Find(fsys, device) // "dht11" also finds dht11@0, the node name the driver takes
 	if err != nil {
 		return nil, fmt.Errorf("dht22: %w", err)
 	}
@@ -49,57 +47,6 @@ func NewIIO(fsys iio.FS, device string) (*IIO, error) {
 		}
 	}
 	return &IIO{fsys: fsys, dev: dev}, nil
-}
-
-// findDevice is iio.Find, plus the device-tree unit address: the dht11
-// driver names its IIO device after its platform device, which for a
-// device-tree node is the node's name with its unit address ("dht11@0";
-// "dht11@4" with overlays that put the GPIO in the address), so the
-// driver's own name alone matches no name file.
-func findDevice(fsys iio.FS, name string) (iio.Device, error) {
-	d, err := iio.Find(fsys, name)
-	if err == nil || !errors.Is(err, iio.ErrNotFound) || strings.ContainsAny(name, "@:.") {
-		return d, err
-	}
-	entries, rerr := fs.ReadDir(fsys, iio.DevicesDir)
-	if rerr != nil {
-		return iio.Device{}, err
-	}
-	var found []iio.Device
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "iio:device") {
-			continue
-		}
-		c, cerr := iio.Find(fsys, e.Name())
-		if cerr == nil && nodeName(c.Name) == name {
-			found = append(found, c)
-		}
-	}
-	switch len(found) {
-	case 0:
-		return iio.Device{}, err
-	case 1:
-		return found[0], nil
-	}
-	names := make([]string, len(found))
-	for i, c := range found {
-		names[i] = fmt.Sprintf("%s (%s)", path.Base(c.Dir), c.Name)
-	}
-	sort.Strings(names)
-	return iio.Device{}, fmt.Errorf("iio: %q matches %d devices (%s): name one by its directory or full name", name, len(found), strings.Join(names, ", "))
-}
-
-// nodeName strips a device-tree unit address from a device name, in
-// either of the kernel's forms: "dht11@4" (node name) or "4.dht11" (bus
-// id of a node with a translatable reg).
-func nodeName(name string) string {
-	if i := strings.IndexByte(name, '@'); i > 0 {
-		return name[:i]
-	}
-	if i := strings.IndexByte(name, '.'); i > 0 && strings.Trim(name[:i], "0123456789abcdef") == "" {
-		return name[i+1:]
-	}
-	return name
 }
 
 // Device returns the IIO device read, for descriptions and logs.

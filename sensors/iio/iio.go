@@ -68,7 +68,8 @@ var ErrNotFound = errors.New("no such IIO device")
 
 // Find returns the device whose directory is name ("iio:device0"), or
 // else the first, in directory order, whose name file says name
-// ("mcp3008"). The error lists the devices there are, since the usual
+// ("mcp3008"), or else the only one whose name is name with a device-tree
+// unit address ("dht11@0" or "4.dht11" for "dht11"). The error lists the devices there are, since the usual
 // cause is a missing or misspelt dtoverlay.
 func Find(fsys FS, name string) (Device, error) {
 	if name == "" {
@@ -79,6 +80,7 @@ func Find(fsys FS, name string) (Device, error) {
 		return Device{}, fmt.Errorf("iio: %w", err)
 	}
 	var seen []string
+	var byBase []Device // devices whose name matches but for a unit address
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), "iio:device") {
@@ -92,13 +94,34 @@ func Find(fsys FS, name string) (Device, error) {
 		if dir == name || d.Name == name {
 			return d, nil
 		}
+		if base := nodeName(d.Name); base != d.Name && base == name {
+			byBase = append(byBase, d)
+		}
 		seen = append(seen, fmt.Sprintf("%s (%s)", dir, d.Name))
+	}
+	switch len(byBase) {
+	case 1:
+		return byBase[0], nil
+	case 0:
+	default:
+		return Device{}, fmt.Errorf("iio: %q matches %d devices (%s); name one by its directory, iio:deviceN", name, len(byBase), strings.Join(seen, ", "))
 	}
 	have := "none"
 	if len(seen) > 0 {
 		have = strings.Join(seen, ", ")
 	}
 	return Device{}, fmt.Errorf("iio: %q: %w under %s (devices present: %s; is the dtoverlay loaded?)", name, ErrNotFound, DevicesDir, have)
+}
+
+// nodeName is a device name without the unit address a platform device
+// takes from its device-tree node: "dht11@0" and "4.dht11" are both
+// "dht11".
+func nodeName(name string) string {
+	name, _, _ = strings.Cut(name, "@")
+	if pre, rest, ok := strings.Cut(name, "."); ok && pre != "" && strings.Trim(pre, "0123456789abcdef") == "" {
+		name = rest
+	}
+	return name
 }
 
 func deviceIndex(dir string) int {

@@ -17,7 +17,7 @@ func TestFindAndRead(t *testing.T) {
 	m := iiotest.NewMapFS(nil)
 	m.AddDevice("iio:device10", "mcp4725", map[string]string{"out_voltage0_raw": "0\n"})
 	m.AddDevice("iio:device2", "mcp3008", map[string]string{"in_voltage0_raw": "512\n", "in_voltage_scale": "3.222656250\n"})
-	m.AddDevice("iio:device1", "dht11", map[string]string{"in_temp_input": "-12300\n"})
+	m.AddDevice("iio:device1", "dht11@0", map[string]string{"in_temp_input": "-12300\n"})
 
 	tests := []struct {
 		name, want string
