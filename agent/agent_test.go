@@ -73,6 +73,7 @@ func (c *testCluster) config(host string) Config {
 	cfg.Host = host
 	cfg.StateDir = filepath.Join(c.dir, host)
 	cfg.Sim = true
+	cfg.Services = []string{"gpio"}
 	cfg.MQTT = session.Config{Broker: c.broker, Keepalive: 2 * time.Second}
 	cfg.Discovery.Port = c.port
 	cfg.Discovery.Interfaces = []string{"lo"}
@@ -452,4 +453,96 @@ func freeUDPPort() (int, error) {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+// slowConfig is the configuration of a test service whose hardware takes
+// as long as the test wants to apply a setup: a sysfs PWM export that
+// spins, say.
+type slowConfig struct {
+	Outputs []string `json:"outputs"`
+}
+
+func (slowConfig) Check(services.Checker) services.Errors { return nil }
+func (slowConfig) Claims() []services.Claim               { return nil }
+
+// slowHardware blocks every Apply after the first until the test sends on
+// its channel.
+type slowHardware struct {
+	rt      *services.Runtime[slowConfig]
+	release chan struct{}
+	applies int
+}
+
+func (h *slowHardware) Apply(prev, next slowConfig, safe bool) error {
+	if h.applies++; h.applies > 1 {
+		<-h.release
+	}
+	return nil
+}
+func (h *slowHardware) Failsafe() error { return nil }
+func (h *slowHardware) Close() error    { return nil }
+func (h *slowHardware) Interfaces(cfg slowConfig) services.Interfaces {
+	var ifs services.Interfaces
+	for _, o := range cfg.Outputs {
+		ifs.Outputs = append(ifs.Outputs, services.Interface{Name: o, Topic: h.rt.Topics().Output(o), Type: "number"})
+	}
+	return ifs
+}
+
+// slowRelease is the channel the slow service of the running test waits on.
+var slowRelease = make(chan struct{})
+
+func init() {
+	services.Register(services.NewKind("slow", nil, func(env services.Env, cfg slowConfig) (services.Service, error) {
+		h := &slowHardware{release: slowRelease}
+		rt, err := services.NewRuntime(services.RuntimeOptions[slowConfig]{Kind: "slow", Env: env, Config: cfg}, h)
+		h.rt = rt
+		return rt, err
+	}))
+}
+
+// TestSlowHardwareDoesNotDelayDiscovery: while one service's hardware is
+// stuck applying a setup, the host still answers sweeps for every service,
+// from descriptions taken outside any hardware lock.
+func TestSlowHardwareDoesNotDelayDiscovery(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	cfg := c.config("pi1")
+	cfg.Services = []string{"gpio", "slow"}
+	cfg.Blocks["slow"] = &slowConfig{Outputs: []string{"fan"}}
+	a := c.start(cfg)
+	released := false
+	defer func() {
+		if !released {
+			close(slowRelease)
+		}
+	}()
+
+	u := newMQTTUser(t, b.URL(), "pi1")
+	u.publish("pi1/slow/setup", []byte(`{"outputs":["fan","pump"]}`))
+	// The setup is being applied (and stays so) once the service's
+	// goroutine is inside Apply; a get queued behind it gets no answer.
+	u.publish("pi1/slow/get", []byte(`{"id":"behind"}`))
+	if _, _, answered := u.tryAwait(0, 300*time.Millisecond, func(m userMsg) bool {
+		return m.topic == "pi1/slow/result" && strings.Contains(m.payload, "behind")
+	}); answered {
+		t.Fatal("the slow service answered while its hardware was stuck: the test does not test anything")
+	}
+
+	start := time.Now()
+	inv := c.sweep(cluster.SweepOptions{Hosts: []string{"pi1"}, Timeout: 3 * time.Second, NoRetained: true})
+	took := time.Since(start)
+	if !inv.Sweep.Complete || len(inv.Hosts) != 1 || len(inv.Hosts[0].Services) != 2 {
+		t.Fatalf("sweep during a stuck apply: complete %v, hosts %+v", inv.Sweep.Complete, inv.Hosts)
+	}
+	t.Logf("sweep complete in %.1f ms (whole call %v) while a setup was stuck in hardware", inv.Sweep.CompleteMS, took)
+	d := a.Describe()
+	if len(d.Services) != 2 || len(d.Services[1].Outputs) != 1 {
+		t.Errorf("description during the stuck apply: %+v", d.Services)
+	}
+	close(slowRelease)
+	released = true
+	u.await(0, "the get answered once the apply ends", func(m userMsg) bool {
+		return m.topic == "pi1/slow/result" && strings.Contains(m.payload, "behind")
+	})
 }

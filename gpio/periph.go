@@ -329,6 +329,7 @@ type softPWM struct {
 	mu     sync.Mutex
 	duty   pgpio.Duty
 	period time.Duration
+	err    error // the first failed write of the line, reported by Set and Close
 
 	wake chan struct{}
 	stop chan struct{}
@@ -347,6 +348,10 @@ func (s *softPWM) Set(duty pgpio.Duty, period time.Duration) error {
 		return fmt.Errorf("software PWM needs a period of at least %dµs", MinSoftPeriod)
 	}
 	s.mu.Lock()
+	if err := s.err; err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("software PWM: %w", err)
+	}
 	s.duty = duty
 	if period > 0 {
 		s.period = period
@@ -373,18 +378,33 @@ func (s *softPWM) run() {
 			return false
 		}
 	}
+	// out drives the line and keeps the first failure: a line that
+	// cannot be written stops the PWM rather than pretending.
+	out := func(l pgpio.Level) bool {
+		if err := s.out.Out(l); err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+			return false
+		}
+		return true
+	}
 	for {
 		s.mu.Lock()
-		duty, period := s.duty, s.period
+		duty, period, failed := s.duty, s.period, s.err != nil
 		s.mu.Unlock()
 		high := time.Duration(int64(period) * int64(duty) / int64(pgpio.DutyMax))
 		on, off := pgpio.Level(!s.inverted), pgpio.Level(s.inverted)
-		if high <= 0 || high >= period {
-			lvl := off
-			if high > 0 {
-				lvl = on
+		if failed || high <= 0 || high >= period {
+			if !failed {
+				lvl := off
+				if high > 0 {
+					lvl = on
+				}
+				out(lvl)
 			}
-			_ = s.out.Out(lvl)
 			select {
 			case <-s.wake:
 				continue
@@ -392,11 +412,15 @@ func (s *softPWM) run() {
 				return
 			}
 		}
-		_ = s.out.Out(on)
+		if !out(on) {
+			continue // failed: wait for Set or Close above
+		}
 		if !sleep(high) {
 			return
 		}
-		_ = s.out.Out(off)
+		if !out(off) {
+			continue
+		}
 		if !sleep(period - high) {
 			return
 		}
@@ -406,7 +430,10 @@ func (s *softPWM) run() {
 func (s *softPWM) Close() error {
 	close(s.stop)
 	<-s.done
-	err := s.out.Out(pgpio.Level(s.inverted))
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	err = errors.Join(err, s.out.Out(pgpio.Level(s.inverted)))
 	if p, ok := s.out.(pgpio.PinIO); ok {
 		err = errors.Join(err, release(p))
 	}

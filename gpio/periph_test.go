@@ -1,6 +1,7 @@
 package gpio
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -281,5 +282,35 @@ func TestServiceOnPeriph(t *testing.T) {
 	h.stop()
 	if relay.Pin.Read() != pgpio.High || !relay.closed.Load() || !brd.pin(17).closed.Load() {
 		t.Error("shutdown did not leave the relay at failsafe 0 (high) and release the lines")
+	}
+}
+
+// brokenLine is an output whose writes start failing on demand, as a
+// gpiochip line does when its chip goes away.
+type brokenLine struct {
+	pgpio.PinIO
+	broken atomic.Bool
+}
+
+func (b *brokenLine) Out(l pgpio.Level) error {
+	if b.broken.Load() {
+		return errors.New("gpiochip0: line 5: no such device")
+	}
+	return b.PinIO.Out(l)
+}
+
+// TestSoftPWMReportsWriteErrors: a software PWM whose line fails stops
+// toggling and says why on the next Set and on Close, rather than
+// pretending to run.
+func TestSoftPWMReportsWriteErrors(t *testing.T) {
+	line := &brokenLine{PinIO: &gpiotest.Pin{N: "GPIO5", Num: 5}}
+	p := newSoftPWM(line, pgpio.DutyHalf, 2*time.Millisecond, false)
+	line.broken.Store(true)
+	servicestest.WaitUntil(t, "the failure to be noticed", func() bool { return p.Set(pgpio.DutyHalf, 0) != nil })
+	if err := p.Set(pgpio.DutyHalf, 0); err == nil || !strings.Contains(err.Error(), "no such device") {
+		t.Errorf("Set after a failed write: %v", err)
+	}
+	if err := p.Close(); err == nil || !strings.Contains(err.Error(), "no such device") {
+		t.Errorf("Close after a failed write: %v", err)
 	}
 }

@@ -481,10 +481,6 @@ func structFields(t reflect.Type) fieldSet {
 	return fs
 }
 
-// Members returns the JSON member names of struct type t, in order: the
-// keys a document of that type may hold.
-func Members(t reflect.Type) []string { return structFields(t).names }
-
 func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

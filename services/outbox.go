@@ -6,14 +6,14 @@ import (
 	"sync"
 )
 
-// An Outbox decouples publishing from the code that decides to publish:
+// An outbox decouples publishing from the code that decides to publish:
 // request handlers and input watchers queue messages under their own locks
 // and never block on the MQTT session (an MQTT client that waits for a
 // PUBACK while its router waits for a handler would otherwise deadlock).
 // One goroutine, Run, sends them in order. A retained message replaces a
 // queued, unsent one for the same topic, so a slow session sees the latest
 // state rather than a growing backlog, and the last value always goes out.
-type Outbox struct {
+type outbox struct {
 	mu    sync.Mutex
 	q     []outMsg
 	byTop map[string]int // retained topic -> index in q
@@ -35,23 +35,23 @@ type outMsg struct {
 // count against it.
 const outboxLimit = 10000
 
-// NewOutbox returns an empty outbox.
-func NewOutbox(log *slog.Logger) *Outbox {
+// newOutbox returns an empty outbox.
+func newOutbox(log *slog.Logger) *outbox {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Outbox{byTop: map[string]int{}, wake: make(chan struct{}, 1), limit: outboxLimit, log: log}
+	return &outbox{byTop: map[string]int{}, wake: make(chan struct{}, 1), limit: outboxLimit, log: log}
 }
 
 // Send queues one message at QoS 1.
-func (o *Outbox) Send(topic string, retained bool, payload []byte) {
+func (o *outbox) Send(topic string, retained bool, payload []byte) {
 	o.push(outMsg{topic: topic, retained: retained, payload: payload})
 }
 
 // Changed queues a call of the bus's Changed, in order with the messages.
-func (o *Outbox) Changed() { o.push(outMsg{changed: true}) }
+func (o *outbox) Changed() { o.push(outMsg{changed: true}) }
 
-func (o *Outbox) push(m outMsg) {
+func (o *outbox) push(m outMsg) {
 	o.mu.Lock()
 	if m.retained {
 		if i, ok := o.byTop[m.topic]; ok {
@@ -78,7 +78,7 @@ func (o *Outbox) push(m outMsg) {
 
 // Run sends queued messages on bus until ctx ends, then sends what is
 // left.
-func (o *Outbox) Run(ctx context.Context, bus Bus) {
+func (o *outbox) Run(ctx context.Context, bus Bus) {
 	for {
 		select {
 		case <-o.wake:
@@ -90,7 +90,7 @@ func (o *Outbox) Run(ctx context.Context, bus Bus) {
 	}
 }
 
-func (o *Outbox) flush(bus Bus) {
+func (o *outbox) flush(bus Bus) {
 	for {
 		o.mu.Lock()
 		batch, drops := o.q, o.drops

@@ -141,7 +141,7 @@ type Runtime[C Setup] struct {
 	dev    Device[C]
 	store  Store[saved[C]]
 	schema any
-	out    *Outbox
+	out    *outbox
 	values *Values
 	q      *queue
 
@@ -205,7 +205,7 @@ func NewRuntime[C Setup](opts RuntimeOptions[C], dev Device[C]) (*Runtime[C], er
 		env:     env,
 		dev:     dev,
 		schema:  opts.Schema,
-		out:     NewOutbox(log),
+		out:     newOutbox(log),
 		q:       newQueue(),
 		serving: make(chan struct{}),
 		warn:    rateLog{log: log, every: 10 * time.Second, last: map[string]time.Time{}},
@@ -904,7 +904,7 @@ func (r *rateLog) warn(key, msg string, args ...any) {
 type Values struct {
 	mu  sync.Mutex
 	m   map[string]*value // "input/<name>" or "output/<name>"
-	out *Outbox
+	out *outbox
 }
 
 type value struct {
@@ -913,7 +913,7 @@ type value struct {
 	payload []byte
 }
 
-func newValues(out *Outbox) *Values { return &Values{m: map[string]*value{}, out: out} }
+func newValues(out *outbox) *Values { return &Values{m: map[string]*value{}, out: out} }
 
 // Publish records the value of one input or output (kind "input" or
 // "output") and publishes payload, retained, on topic.

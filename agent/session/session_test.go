@@ -1,0 +1,73 @@
+package session_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/rollcall/rollcall/agent/broker"
+	"github.com/rollcall/rollcall/agent/session"
+	"github.com/rollcall/rollcall/services"
+)
+
+func TestRetainedFlagAndCloseTwice(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Start("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	pub, err := session.New(session.Options{Config: session.Config{Broker: b.URL(), Keepalive: 5 * time.Second}, ClientID: "pub"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Connect(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishWait("pi1/status", 1, true, []byte("online"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	sub, err := session.New(session.Options{Config: session.Config{Broker: b.URL(), Keepalive: 5 * time.Second}, ClientID: "sub"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Connect(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan services.Message, 4)
+	if err := sub.Subscribe("pi1/status", func(m services.Message) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	next := func() services.Message {
+		t.Helper()
+		select {
+		case m := <-got:
+			return m
+		case <-time.After(5 * time.Second):
+			t.Fatal("no message")
+			return services.Message{}
+		}
+	}
+	if m := next(); !m.Retained || string(m.Payload) != "online" {
+		t.Errorf("stored message %+v, want retained online", m)
+	}
+	if err := pub.PublishWait("pi1/status", 1, true, []byte("offline"), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(); m.Retained {
+		t.Errorf("a live publish arrived flagged retained: %+v", m)
+	}
+	// Asking again gives the stored copy, flagged retained.
+	if err := sub.Resubscribe("pi1/status"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(); !m.Retained || string(m.Payload) != "offline" {
+		t.Errorf("after Resubscribe %+v, want the retained offline", m)
+	}
+	sub.Close("", nil)
+	sub.Close("", nil) // a second Close is harmless
+	pub.Close("", nil)
+}
