@@ -2,7 +2,6 @@ package gpio
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +40,6 @@ type Service struct {
 	*services.Runtime[Config]
 	driver Driver
 	clock  services.Clock
-	bus    services.Bus
 
 	// Touched only on the runtime's goroutine.
 	outs    []*output
@@ -132,12 +130,6 @@ func New(cfg Config, opts Options) (*Service, error) {
 // Driver is the service's driver: under --sim the simulated board, whose
 // inputs tests and demos can drive.
 func (s *Service) Driver() Driver { return s.driver }
-
-// Run serves the service until ctx ends (see services.Runtime.Run).
-func (s *Service) Run(ctx context.Context, bus services.Bus) error {
-	s.bus = bus
-	return s.Runtime.Run(ctx, bus)
-}
 
 // Prepare implements services.Preparer: the driver cannot change while
 // the agent runs.
@@ -429,7 +421,8 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 
 // follow subscribes to the topics outputs follow, once each.
 func (s *Service) follow() {
-	if s.bus == nil {
+	bus := s.Bus()
+	if bus == nil {
 		return
 	}
 	for _, o := range s.outs {
@@ -437,7 +430,7 @@ func (s *Service) follow() {
 			continue
 		}
 		topic := o.follow
-		if err := s.bus.Subscribe(topic, func(m services.Message) {
+		if err := bus.Subscribe(topic, func(m services.Message) {
 			s.Do(func() { s.followed(topic, m.Payload) })
 		}); err != nil {
 			s.Logger().Error("follow", "topic", topic, "err", err)

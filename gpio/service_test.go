@@ -489,3 +489,33 @@ func TestServiceMergeKeepsUnchangedPins(t *testing.T) {
 		t.Errorf("merged config %+v", st.Config)
 	}
 }
+
+// TestServiceFollow: an output that follows another host's retained input
+// takes its value as a set would, including the value the broker kept
+// while this host was down, and keeps following it.
+func TestServiceFollow(t *testing.T) {
+	bus := servicestest.NewBus()
+	bus.Retain("pizero1/gpio/input/button", "1")
+	cfg := Config{Driver: DriverSim, Output: []OutputPin{{Name: "lamp", Pin: 25, Follow: "pizero1/gpio/input/button"}}}
+	h := startWith(t, cfg, "", NewSim(), bus)
+	servicestest.WaitUntil(t, "the lamp to take the retained button", func() bool { return h.level(25) == pgpio.High })
+	from := bus.Mark()
+	bus.Send("pizero1/gpio/input/button", "0")
+	bus.Expect(t, from, host+"/gpio/output/lamp", "0")
+	if h.level(25) != pgpio.Low {
+		t.Error("the lamp did not follow the button")
+	}
+	// A value the output cannot take changes nothing.
+	bus.Send("pizero1/gpio/input/button", "7")
+	h.do(func() {})
+	if h.level(25) != pgpio.Low {
+		t.Error("an unusable value drove the lamp")
+	}
+	// While halted, the output stays at failsafe.
+	h.request("control", "estop")
+	bus.Send("pizero1/gpio/input/button", "1")
+	h.do(func() {})
+	if h.level(25) != pgpio.Low {
+		t.Error("a followed value drove the lamp while halted")
+	}
+}

@@ -72,6 +72,14 @@ type Interfaces struct {
 	State any
 }
 
+// A HealthReporter is a Device that knows of trouble the runtime does not
+// see, such as failing reads: Health returns "" when all is well, or why
+// not ("2 of 3 channels failing; soil: 14 read errors, last: ..."). It is
+// called like Interfaces, without any of the runtime's locks.
+type HealthReporter interface {
+	Health() string
+}
+
 // A Setter is a Device with outputs driven by <host>/<service>/set/<name>.
 // ParseSet checks a request without acting on it (the runtime refuses it
 // while halted only once it is known to be well formed); Set acts and
@@ -148,6 +156,7 @@ type Runtime[C Setup] struct {
 	serving chan struct{}
 	running atomic.Bool
 	warn    rateLog
+	bus     atomic.Pointer[Bus]
 
 	// Worker state: touched only by the goroutine running requests (and
 	// by NewRuntime before it starts).
@@ -300,6 +309,15 @@ func (rt *Runtime[C]) Safe() bool { return rt.halted || rt.failsafe }
 // Serving is closed once Run has subscribed to every topic.
 func (rt *Runtime[C]) Serving() <-chan struct{} { return rt.serving }
 
+// Bus is the bus Run was given, for devices that subscribe to topics of
+// their own (an output following another host's input); nil before Run.
+func (rt *Runtime[C]) Bus() Bus {
+	if b := rt.bus.Load(); b != nil {
+		return *b
+	}
+	return nil
+}
+
 // Values are the service's inputs and outputs, as last published.
 func (rt *Runtime[C]) Values() *Values { return rt.values }
 
@@ -341,6 +359,7 @@ func (rt *Runtime[C]) Run(ctx context.Context, bus Bus) error {
 	if !rt.running.CompareAndSwap(false, true) {
 		return fmt.Errorf("%s: already running", rt.kind)
 	}
+	rt.bus.Store(&bus)
 	var zero C
 	if err := rt.dev.Apply(zero, rt.cfg, rt.Safe()); err != nil {
 		rt.health = "cannot open the hardware: " + err.Error()
@@ -818,6 +837,10 @@ func (rt *Runtime[C]) Describe() Description {
 	d := rt.topics.Base()
 	if s.health != "" {
 		d.Health, d.Error = "error", s.health
+	} else if hr, ok := rt.dev.(HealthReporter); ok {
+		if why := hr.Health(); why != "" {
+			d.Health, d.Error = "error", why
+		}
 	}
 	ifs := rt.dev.Interfaces(s.cfg)
 	d.Inputs = rt.values.fill("input", ifs.Inputs)
