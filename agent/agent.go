@@ -26,6 +26,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -57,6 +58,10 @@ type Agent struct {
 	// stopping is set once Run is ending, so that the agent's own goodbye
 	// is not taken for someone overwriting its status.
 	stopping chan struct{}
+	// checkPending is set while a re-read of the retained description is
+	// scheduled; checked counts the retained descriptions read back.
+	checkPending atomic.Bool
+	checked      atomic.Int64
 
 	mu         sync.Mutex
 	version    uint64
@@ -217,6 +222,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		ReplyPrefixes: cfg.Discovery.ReplyPrefixes,
 		Keys:          cfg.Discovery.Keyring(),
 		ReplayWindow:  cfg.Discovery.ReplayWindow,
+		NotBefore:     time.Now(),
 		OnReport:      a.answer,
 		Logger:        a.log.With("component", "monitor"),
 	})
@@ -230,7 +236,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		filter string
 		h      services.Handler
 	}{
-		{cfg.Host + "/get", func(services.Message) { a.publishDescription() }},
+		{cfg.Host + "/get", func(m services.Message) {
+			if m.Retained {
+				a.log.Warn("ignored a retained request: requests are never replayed", "topic", m.Topic)
+				return
+			}
+			a.publishDescription()
+		}},
 		{a.descriptionTopic(), a.watchDescription},
 		{a.statusTopic(), a.watchStatus},
 	} {
@@ -432,6 +444,9 @@ func (a *Agent) watchDescription(m services.Message) {
 		Machine string `json:"machine"`
 		Version uint64 `json:"version"`
 	}
+	if m.Retained {
+		a.checked.Add(1)
+	}
 	if len(m.Payload) == 0 || json.Unmarshal(m.Payload, &d) != nil || d.Machine == "" {
 		if m.Retained || len(m.Payload) == 0 {
 			if a.mayReassert(a.descriptionTopic()) {
@@ -452,11 +467,7 @@ func (a *Agent) watchDescription(m services.Message) {
 		return
 	}
 	if !m.Retained {
-		if a.mayReassert("check:" + a.descriptionTopic()) {
-			if err := a.session.Resubscribe(a.descriptionTopic()); err != nil {
-				a.log.Debug("re-read retained description", "err", err)
-			}
-		}
+		a.checkRetained()
 		return
 	}
 	a.mu.Lock()
@@ -470,6 +481,32 @@ func (a *Agent) watchDescription(m services.Message) {
 		a.log.Error("host name conflict: another machine publishes under this name", "other", d.Machine)
 		a.markChanged()
 	}
+}
+
+// checkRetained asks the broker for the retained description again, at
+// most once per reassertEvery: a burst of foreign messages costs one
+// re-read, and the last one is never left unchecked.
+func (a *Agent) checkRetained() {
+	if !a.checkPending.CompareAndSwap(false, true) {
+		return
+	}
+	a.mu.Lock()
+	wait := reassertEvery - time.Since(a.reasserted["check"])
+	a.mu.Unlock()
+	time.AfterFunc(max(wait, 0), func() {
+		a.mu.Lock()
+		a.reasserted["check"] = time.Now()
+		a.mu.Unlock()
+		a.checkPending.Store(false)
+		select {
+		case <-a.stopping:
+			return
+		default:
+		}
+		if err := a.session.Resubscribe(a.descriptionTopic()); err != nil {
+			a.log.Debug("re-read retained description", "err", err)
+		}
+	})
 }
 
 // watchStatus puts back this host's retained "online" when something

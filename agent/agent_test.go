@@ -546,3 +546,75 @@ func TestSlowHardwareDoesNotDelayDiscovery(t *testing.T) {
 		return m.topic == "pi1/slow/result" && strings.Contains(m.payload, "behind")
 	})
 }
+
+// TestRetainedTopicsDefended: a spoofed retained status is put back, a
+// live message under the host's description topic is no conflict, a
+// retained one from another machine is, and the host's own description
+// is put back over it.
+func TestRetainedTopicsDefended(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	a := c.start(c.config("pi1"))
+	u := newMQTTUser(t, b.URL(), "pi1")
+	spoof := connectUser(t, b.URL(), userID("spoof"))
+	defer spoof.Disconnect(0)
+	publish := func(topic, payload string, retained bool) {
+		t.Helper()
+		if tk := spoof.Publish(topic, 1, retained, payload); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tk.Error())
+		}
+	}
+
+	from := u.mark()
+	publish("pi1/status", "offline", true)
+	u.awaitValue(from, "pi1/status", "online")
+	if got := u.retained("pi1/status"); got != "online" {
+		t.Errorf("retained status %q after a spoofed offline, want online", got)
+	}
+
+	// A one-off message (as a spoofed probe's reply would have been): the
+	// agent asks the broker for the retained copy, which is its own.
+	checked := a.checked.Load()
+	publish("pi1/description", `{"host":"pi1","machine":"deadbeefdeadbeef","version":1}`, false)
+	waitFor(t, 5*time.Second, "the retained description read back", func() bool { return a.checked.Load() > checked })
+	if d := a.Describe(); len(d.Conflicts) != 0 {
+		t.Fatalf("a live foreign description counted as a conflict: %v", d.Conflicts)
+	}
+
+	from = u.mark()
+	publish("pi1/description", `{"host":"pi1","machine":"deadbeefdeadbeef","version":1}`, true)
+	waitFor(t, 5*time.Second, "the conflict", func() bool { return len(a.Describe().Conflicts) == 1 })
+	m, _ := u.await(from, "the host's own description back, naming the conflict", func(m userMsg) bool {
+		return m.topic == "pi1/description" && strings.Contains(m.payload, a.Machine()) && strings.Contains(m.payload, `"conflicts":["deadbeefdeadbeef"]`)
+	})
+	if !m.retained && !strings.Contains(u.retained("pi1/description"), a.Machine()) {
+		t.Error("the host's description was not put back")
+	}
+	if rd := parseDescription(t, u.retained("pi1/description")); rd.Machine != a.Machine() {
+		t.Errorf("retained description is %s's, not the host's", rd.Machine)
+	}
+}
+
+// TestVersionNeverGoesBack: a version file that is lost or corrupt does
+// not make the description's version go backwards: the agent continues
+// above the one the broker holds.
+func TestVersionNeverGoesBack(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	cfg := c.config("pi1")
+	a := c.start(cfg)
+	u := newMQTTUser(t, b.URL(), "pi1")
+	v0 := a.Describe().Version
+	u.publish("pi1/gpio/setup", []byte(`{"output":[{"name":"lamp","pin":23}]}`))
+	waitFor(t, 5*time.Second, "the setup to raise the version", func() bool { return a.Describe().Version > v0 })
+	before := a.Describe().Version
+	c.stop("pi1/" + a.Machine())
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, "version"), []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a = c.start(cfg)
+	waitFor(t, 5*time.Second, "the version above the broker's", func() bool { return a.Describe().Version > before })
+	if got := parseDescription(t, u.retained("pi1/description")); got.Version <= before {
+		t.Errorf("retained version %d, want above %d", got.Version, before)
+	}
+}

@@ -44,6 +44,11 @@ type MonitorConfig struct {
 	// nonces are remembered, DefaultReplayWindow by default.
 	Keys         Keyring
 	ReplayWindow time.Duration
+	// NotBefore refuses signed probes stamped earlier, as replays: the
+	// nonces a monitor remembers die with it, so a restarted monitor
+	// (NotBefore its start) cannot tell a probe it answered before from
+	// a new one. The zero time refuses nothing.
+	NotBefore time.Time
 
 	// RatePerSource and Burst size the token bucket of each source
 	// address (20/s, burst 20 by default); GlobalRate and GlobalBurst the
@@ -379,6 +384,9 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 	if len(m.cfg.Keys) > 0 {
 		if err := m.cfg.Keys.Verify(p, now, m.cfg.ReplayWindow); err != nil {
 			return rep, 0, false, &DropError{authReason(err), err}
+		}
+		if !m.cfg.NotBefore.IsZero() && time.UnixMilli(p.TS).Before(m.cfg.NotBefore) {
+			return rep, 0, false, &DropError{DropReplay, fmt.Errorf("%w: stamped %s, before this monitor started", ErrReplay, time.UnixMilli(p.TS).UTC().Format(time.RFC3339Nano))}
 		}
 		if m.nonces.get(p.Nonce, now) != nil {
 			return rep, 0, false, &DropError{DropReplay, fmt.Errorf("%w %s", ErrReplay, p.Nonce)}

@@ -234,6 +234,12 @@ func TestMonitorDrops(t *testing.T) {
 		{"not json", nil, []byte("who are you"), DropMalformed},
 		{"wildcard topic", nil, probeBytes(t, Probe{ID: 1, Topic: "/stat/#"}), DropInvalid},
 		{"heard us", nil, probeBytes(t, Probe{ID: 1, Heard: []string{"00000000", ourShortID}}), DropHeard},
+		{"reply onto a host's description", nil, probeBytes(t, Probe{ID: 1, Topic: "otherpi/description"}), DropReplyTopic},
+		{"reply onto a host's status", nil, probeBytes(t, Probe{ID: 1, Topic: "otherpi/status"}), DropReplyTopic},
+		{"reply onto the inventory", nil, probeBytes(t, Probe{ID: 1, Topic: "rollcall/inventory"}), DropReplyTopic},
+		{"reply onto a setup", nil, probeBytes(t, Probe{ID: 1, Topic: "otherpi/gpio/setup"}), DropReplyTopic},
+		{"reply onto the report topic", nil, probeBytes(t, Probe{ID: 1, Topic: DefaultReportTopic}), DropReplyTopic},
+		{"reply onto another system's topic", nil, probeBytes(t, Probe{ID: 1, Topic: "zigbee2mqtt/bridge/request/permit_join"}), DropReplyTopic},
 		{"unsigned, keyed monitor", Keyring{"k1": key}, probeBytes(t, Probe{ID: 1}), DropUnsigned},
 		{"unknown key", Keyring{"k2": key}, signed(nil), DropUnknownKey},
 		{"forged mac", Keyring{"k1": key}, signed(func(p *Probe) { p.Topic = "/other" }), DropBadMAC},
@@ -284,6 +290,33 @@ func TestMonitorReplay(t *testing.T) {
 	}
 	if st := m.Stats(); st.Published != 2 || st.Republished != 1 || st.Dropped[DropReplay] != 1 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestMonitorReplayAfterRestart: a restarted monitor has forgotten the
+// nonces it saw, so it refuses signed probes stamped before it started.
+func TestMonitorReplayAfterRestart(t *testing.T) {
+	key := []byte("k")
+	m, pub, clk := newTestMonitor(t, func(c *MonitorConfig) { c.Keys = Keyring{"k1": key} })
+	p := Probe{Cmd: CmdStatus, ReplyTo: "sweeper", Topic: DefaultReplyTopic, ID: 3}
+	Sign(&p, "k1", key, clk.Now())
+	captured := probeBytes(t, p)
+	if err := m.Handle(pub, captured, lanSweeper, 2); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(2 * time.Second)
+	restarted, pub2, _ := newTestMonitor(t, func(c *MonitorConfig) {
+		c.Keys = Keyring{"k1": key}
+		c.Clock = clk
+		c.NotBefore = clk.Now()
+	})
+	if got := dropReason(restarted.Handle(pub2, captured, lanSweeper, 2)); got != DropReplay {
+		t.Errorf("a probe captured before the restart: %q, want %s", got, DropReplay)
+	}
+	clk.add(time.Millisecond)
+	Sign(&p, "k1", key, clk.Now())
+	if err := restarted.Handle(pub2, probeBytes(t, p), lanSweeper, 2); err != nil {
+		t.Errorf("a fresh probe after the restart: %v", err)
 	}
 }
 
