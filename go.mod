@@ -3,6 +3,7 @@ module github.com/rollcall/rollcall
 go 1.26.8
 
 require (
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/d2r2/go-dht v0.0.0-20200119175940-4ba96621a218
 	github.com/d2r2/go-logger v0.0.0-20210606094344-60e9d1233e22
 	github.com/eclipse/paho.mqtt.golang v1.5.1

@@ -52,9 +52,10 @@ type Agent struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	session *session.Session
-	broker  *broker.Broker
-	monitor *discovery.Monitor
+	// Set by Run before it connects, read by other goroutines.
+	sessionp atomic.Pointer[session.Session]
+	brokerp  atomic.Pointer[broker.Broker]
+	monitorp atomic.Pointer[discovery.Monitor]
 	// stopping is set once Run is ending, so that the agent's own goodbye
 	// is not taken for someone overwriting its status.
 	stopping chan struct{}
@@ -62,6 +63,8 @@ type Agent struct {
 	// scheduled; checked counts the retained descriptions read back.
 	checkPending atomic.Bool
 	checked      atomic.Int64
+	// serving is true while the monitor reads probes.
+	serving atomic.Bool
 
 	mu         sync.Mutex
 	version    uint64
@@ -151,15 +154,18 @@ func (a *Agent) Machine() string { return a.machine }
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Connected reports whether the agent's MQTT session is up now.
-func (a *Agent) Connected() bool { return a.session != nil && a.session.Connected() }
+func (a *Agent) Connected() bool {
+	s := a.sessionp.Load()
+	return s != nil && s.Connected()
+}
 
 // MonitorAddr is the monitor's UDP address, once Ready.
-func (a *Agent) MonitorAddr() net.Addr { return a.monitor.LocalAddr() }
+func (a *Agent) MonitorAddr() net.Addr { return a.monitorp.Load().LocalAddr() }
 
 // BrokerURL is the broker the agent uses, once Ready.
 func (a *Agent) BrokerURL() string {
-	if a.broker != nil && a.cfg.MQTT.Broker == "" {
-		return a.broker.URL()
+	if b := a.brokerp.Load(); b != nil && a.cfg.MQTT.Broker == "" {
+		return b.URL()
 	}
 	return a.cfg.MQTT.URL()
 }
@@ -182,7 +188,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		a.broker = b
+		a.brokerp.Store(b)
 		defer b.Close()
 		a.log.Info("embedded broker", "addr", b.Addr().String())
 	}
@@ -202,7 +208,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		// paho calls this on a goroutine of its own, which may run after the
 		// next connection is already up: only a session still down is lost.
 		OnLost: func() {
-			if !a.session.Connected() {
+			if !a.sessionp.Load().Connected() {
 				a.setConnected(false)
 			}
 		},
@@ -210,7 +216,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.session = sess
+	a.sessionp.Store(sess)
 	defer sess.Close(a.statusTopic(), []byte("offline"))
 
 	mon, err := discovery.ListenMonitor(discovery.MonitorConfig{
@@ -229,7 +235,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.monitor = mon
+	a.monitorp.Store(mon)
 	defer mon.Close()
 
 	for _, sub := range []struct {
@@ -279,7 +285,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := sess.Connect(gctx, 0); err != nil {
 		return err
 	}
-	g.Go(func() error { return mon.Serve(gctx, sess) })
+	g.Go(func() error {
+		a.serving.Store(true)
+		defer a.serving.Store(false)
+		return mon.Serve(gctx, sess)
+	})
 	a.log.Info("agent running", "machine", a.machine, "broker", a.BrokerURL(), "udp", mon.LocalAddr().String(), "services", len(a.services))
 	<-gctx.Done()
 	return nil
@@ -288,7 +298,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 // onConnect republishes the retained state after every (re)connect: a
 // broker restarted without persistence has forgotten it.
 func (a *Agent) onConnect() {
-	if err := a.session.Publish(a.statusTopic(), 1, true, []byte("online")); err != nil {
+	if err := a.sessionp.Load().Publish(a.statusTopic(), 1, true, []byte("online")); err != nil {
 		a.log.Warn("publish status", "err", err)
 	}
 	a.publishDescription()
@@ -404,7 +414,7 @@ func (a *Agent) publishDescription() {
 		a.log.Error("marshal description", "err", err)
 		return
 	}
-	if err := a.session.Publish(a.descriptionTopic(), 1, true, b); err != nil {
+	if err := a.sessionp.Load().Publish(a.descriptionTopic(), 1, true, b); err != nil {
 		a.log.Warn("publish description", "err", err)
 	}
 }
@@ -503,7 +513,7 @@ func (a *Agent) checkRetained() {
 			return
 		default:
 		}
-		if err := a.session.Resubscribe(a.descriptionTopic()); err != nil {
+		if err := a.sessionp.Load().Resubscribe(a.descriptionTopic()); err != nil {
 			a.log.Debug("re-read retained description", "err", err)
 		}
 	})
@@ -517,7 +527,7 @@ func (a *Agent) watchStatus(m services.Message) {
 	}
 	if a.mayReassert(a.statusTopic()) {
 		a.log.Warn("status overwritten while running; putting back online", "payload", truncate(string(m.Payload), 40))
-		if err := a.session.Publish(a.statusTopic(), 1, true, []byte("online")); err != nil {
+		if err := a.sessionp.Load().Publish(a.statusTopic(), 1, true, []byte("online")); err != nil {
 			a.log.Warn("publish status", "err", err)
 		}
 	}
@@ -541,7 +551,7 @@ func (a *Agent) answer(r discovery.Report) {
 			a.log.Error("marshal reply", "err", err)
 			continue
 		}
-		if err := a.session.Publish(r.Topic, 0, false, b); err != nil {
+		if err := a.sessionp.Load().Publish(r.Topic, 0, false, b); err != nil {
 			a.log.Warn("publish reply", "topic", r.Topic, "err", err)
 		}
 	}

@@ -11,10 +11,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -83,6 +85,10 @@ type Session struct {
 
 	onConnect func()
 	onLost    func()
+
+	// progress is when the session last showed it is alive (unix ns): a
+	// connection made, lost or attempted; see Progress.
+	progress atomic.Int64
 }
 
 type subscription struct {
@@ -131,7 +137,12 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
 		SetOnConnectHandler(func(paho.Client) { s.connected() }).
+		SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
+			s.touch()
+			return tc
+		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			s.touch()
 			s.log.Warn("mqtt connection lost", "err", err)
 			if s.onLost != nil {
 				s.onLost()
@@ -186,7 +197,14 @@ func (s *Session) Connect(ctx context.Context, wait time.Duration) error {
 // Connected reports whether the session is up now.
 func (s *Session) Connected() bool { return s.client.IsConnectionOpen() }
 
+func (s *Session) touch() { s.progress.Store(time.Now().UnixNano()) }
+
+// Progress is when the session last made a connection, lost one or tried
+// to connect: a session that is down but retrying keeps it recent.
+func (s *Session) Progress() time.Time { return time.Unix(0, s.progress.Load()) }
+
 func (s *Session) connected() {
+	s.touch()
 	s.mu.Lock()
 	groups := map[*subscription][]string{}
 	for f, sub := range s.subs {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rollcall/rollcall/agent"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/services"
 )
 
 // The .deb installs systemd/rollcall.yaml as /etc/rollcall/rollcall.yaml. It
@@ -24,19 +25,15 @@ func TestPackagedConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	host, _, _ = strings.Cut(host, ".")
-	want := agent.Config{
-		Host:     host,
-		StateDir: "/var/lib/rollcall",
-		LogLevel: "info",
-		MQTT:     agent.MQTTConfig{Keepalive: 30 * time.Second},
-		Discovery: agent.DiscoveryConfig{
-			Port: 4747, ReportTopic: "/udp/report", ReplyTopic: "/stat/data",
-			KeyID: "k1", ReplayWindow: 30 * time.Second, InventoryTopic: "rollcall/inventory",
-			Interfaces: []string{}, Targets: []string{},
-		},
-		GPIO: gpio.Config{Driver: "periph", FailsafeAfter: gpio.Duration(60 * time.Second)},
-	}
+	want := agent.DefaultConfig()
+	want.Host = host
+	want.Blocks[gpio.Name] = &gpio.Config{Driver: "periph", FailsafeAfter: services.Duration(60 * time.Second)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("systemd/rollcall.yaml:\n got %#v\nwant %#v", got, want)
+	}
+	for name, b := range want.Blocks {
+		if !reflect.DeepEqual(got.Blocks[name], b) {
+			t.Errorf("%s:\n got %#v\nwant %#v", name, got.Blocks[name], b)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"github.com/rollcall/rollcall/agent"
@@ -60,15 +61,75 @@ func newAgentCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "agent",
 		Short: "Run this host's agent: MQTT session, discovery monitor and services",
-		Args:  cobra.NoArgs,
-		RunE: withConfig(func(ctx context.Context, _ *cobra.Command, cfg agent.Config) error {
-			a, err := agent.New(cfg, newLogger(cfg.LogLevel))
+		Long: `Run this host's agent: its MQTT session, discovery monitor and services.
+
+Under systemd (Type=notify) it says READY=1 once subscribed and online, and
+feeds the watchdog while its MQTT session and monitor are healthy. SIGHUP
+reads the configuration again: the log level changes at once, and the
+agent logs which other changes need a restart.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
+			level := new(slog.LevelVar)
+			_ = level.UnmarshalText([]byte(cfg.LogLevel))
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			a, err := agent.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signalContext()
+			defer cancel()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						reload(cmd, a, level, log)
+					}
+				}
+			}()
+			interval, _ := daemon.SdWatchdogEnabled(false)
+			go agent.Supervise(ctx, a, sdNotifier{}, interval)
 			return a.Run(ctx)
-		}),
+		},
 	}
+}
+
+// reload reads the configuration again on SIGHUP. A configuration with
+// problems is refused whole: the agent keeps running on the one it has.
+func reload(cmd *cobra.Command, a *agent.Agent, level *slog.LevelVar, log *slog.Logger) {
+	next, err := loadConfig(cmd)
+	if err != nil {
+		log.Error("reload refused; running on as before", "err", err)
+		return
+	}
+	live, restart := a.Reload(next)
+	if len(live) > 0 {
+		_ = level.UnmarshalText([]byte(next.LogLevel))
+		log.Info("reloaded", "applied", strings.Join(live, ", "))
+	}
+	if len(restart) > 0 {
+		log.Warn("reloaded; these changes need a restart (systemctl restart rollcall)", "keys", strings.Join(restart, "; "))
+	}
+	if len(live)+len(restart) == 0 {
+		log.Info("reloaded; nothing changed")
+	}
+}
+
+// sdNotifier speaks systemd's notify protocol; outside systemd it does
+// nothing.
+type sdNotifier struct{}
+
+func (sdNotifier) Notify(state string) error {
+	_, err := daemon.SdNotify(false, state)
+	return err
 }
 
 func newSweepCmd() *cobra.Command {
