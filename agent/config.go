@@ -147,17 +147,19 @@ func checkMQTT(m session.Config) services.Errors {
 		errs = append(errs, services.Errorf(services.CodeInvalid, field, format, args...))
 	}
 	if m.Broker != "" {
-		u, err := url.Parse(m.Broker)
-		switch {
-		case err != nil:
-			bad("broker", "%v", err)
-		case u.Host == "":
-			bad("broker", "%q has no host (want e.g. tcp://10.0.0.2:1883)", m.Broker)
-		default:
-			switch u.Scheme {
-			case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+		for _, b := range m.Brokers() {
+			u, err := url.Parse(b)
+			switch {
+			case err != nil:
+				bad("broker", "%v", err)
+			case u.Host == "":
+				bad("broker", "%q has no host (want e.g. tcp://10.0.0.2:1883)", b)
 			default:
-				bad("broker", "scheme %q is not one of tcp, ssl, ws, wss", u.Scheme)
+				switch u.Scheme {
+				case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
+				default:
+					bad("broker", "scheme %q of %q is not one of tcp, ssl, ws, wss", u.Scheme, b)
+				}
 			}
 		}
 	}

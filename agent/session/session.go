@@ -27,8 +27,10 @@ import (
 // Config says how to reach the broker: the "mqtt" block of the agent's
 // configuration.
 type Config struct {
-	// Broker is the broker URL (tcp://, ssl://, ws://). Empty: the agent
-	// starts the embedded broker on EmbeddedBroker and uses it.
+	// Broker is the broker URL (tcp://, ssl://, ws://), or several
+	// separated by commas, the nodes of a clustered broker, tried in turn
+	// whenever the connection is lost. Empty: the agent starts the
+	// embedded broker on EmbeddedBroker and uses it.
 	Broker string `json:"broker"`
 	// EmbeddedBroker, when set, starts the embedded broker on this address
 	// even when Broker is set, so one agent can serve a small cluster.
@@ -53,7 +55,18 @@ type TLS struct {
 // broker is configured.
 const DefaultEmbeddedBroker = "127.0.0.1:1883"
 
-// URL is the broker to connect to: the configured one, or the embedded
+// Brokers lists the broker URLs of Broker, in order.
+func (c Config) Brokers() []string {
+	var out []string
+	for _, u := range strings.Split(c.URL(), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// URL is the broker to connect to: the configured one(s), or the embedded
 // broker's address.
 func (c Config) URL() string {
 	if c.Broker != "" {
@@ -123,9 +136,11 @@ type Options struct {
 // New builds a session; Connect starts it.
 func New(cfg Options, log *slog.Logger) (*Session, error) {
 	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost}
-	o := paho.NewClientOptions().
-		AddBroker(cfg.Config.Broker).
-		SetClientID(cfg.ClientID).
+	o := paho.NewClientOptions()
+	for _, u := range cfg.Config.Brokers() {
+		o.AddBroker(u)
+	}
+	o.SetClientID(cfg.ClientID).
 		SetCleanSession(true). // we renew subscriptions ourselves on every connect
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
