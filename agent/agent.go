@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ type Agent struct {
 	serving atomic.Bool
 
 	mu         sync.Mutex
+	externals  map[string]*external // services outside the agent, by name
 	version    uint64
 	failed     map[string]string // service name -> why it stopped
 	conflicts  []string
@@ -95,6 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		stopping:   make(chan struct{}),
 		failed:     map[string]string{},
 		reasserted: map[string]time.Time{},
+		externals:  map[string]*external{},
 		changed:    make(chan struct{}, 1),
 	}
 	v, err := loadVersion(cfg.StateDir)
@@ -229,6 +232,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		Keys:          cfg.Discovery.Keyring(),
 		ReplayWindow:  cfg.Discovery.ReplayWindow,
 		NotBefore:     time.Now(),
+		Version:       a.currentVersion,
 		OnReport:      a.answer,
 		Logger:        a.log.With("component", "monitor"),
 	})
@@ -251,6 +255,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}},
 		{a.descriptionTopic(), a.watchDescription},
 		{a.statusTopic(), a.watchStatus},
+		// Services outside the agent announce themselves.
+		{cfg.Host + "/+/description", a.watchExternal},
+		{cfg.Host + "/+/status", a.watchExternal},
 	} {
 		if err := sess.Subscribe(sub.filter, sub.h); err != nil {
 			return err
@@ -374,6 +381,12 @@ func (a *Agent) bumpVersion(floor uint64) {
 	}
 }
 
+func (a *Agent) currentVersion() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.version
+}
+
 // Describe returns the host's current description.
 func (a *Agent) Describe() services.HostDescription {
 	a.mu.Lock()
@@ -393,30 +406,120 @@ func (a *Agent) Describe() services.HostDescription {
 	}
 }
 
-// describeServices describes every service, marking those that stopped.
+// describeServices describes every service, marking those that stopped,
+// then the external services that are online.
 func (a *Agent) describeServices() []services.Description {
 	a.mu.Lock()
 	failed := maps.Clone(a.failed)
+	var ext []services.Description
+	for _, name := range slices.Sorted(maps.Keys(a.externals)) {
+		if e := a.externals[name]; e.online && e.desc != nil {
+			ext = append(ext, *e.desc)
+		}
+	}
 	a.mu.Unlock()
-	out := make([]services.Description, len(a.services))
+	out := make([]services.Description, len(a.services), len(a.services)+len(ext))
 	for i, s := range a.services {
 		out[i] = s.Describe()
 		if why, ok := failed[s.Name()]; ok {
 			out[i].Health, out[i].Error = "error", why
 		}
 	}
-	return out
+	return append(out, ext...)
 }
 
+// publishDescription publishes the host's description and the summary of
+// it that sweeps read, both retained.
 func (a *Agent) publishDescription() {
-	b, err := json.Marshal(a.Describe())
+	d := a.Describe()
+	b, err := json.Marshal(d)
 	if err != nil {
 		a.log.Error("marshal description", "err", err)
 		return
 	}
-	if err := a.sessionp.Load().Publish(a.descriptionTopic(), 1, true, b); err != nil {
+	sum := discovery.Summary{Host: d.Host, Machine: d.Machine, Version: d.Version, IPAddrs: d.IPAddrs, ExtAddr: d.ExtAddr,
+		Services: make([]discovery.ServiceInfo, len(d.Services))}
+	for i, sd := range d.Services {
+		sum.Services[i] = discovery.Info(sd)
+	}
+	sb, err := json.Marshal(sum)
+	if err != nil {
+		a.log.Error("marshal summary", "err", err)
+		return
+	}
+	sess := a.sessionp.Load()
+	if err := sess.Publish(a.descriptionTopic(), 1, true, b); err != nil {
 		a.log.Warn("publish description", "err", err)
 	}
+	if err := sess.Publish(discovery.SummaryTopic(a.cfg.Host), 1, true, sb); err != nil {
+		a.log.Warn("publish summary", "err", err)
+	}
+}
+
+// external is a service outside the agent: a program that keeps its
+// description retained on <host>/<service>/description and its status
+// ("online", and "offline" as its MQTT will) on <host>/<service>/status.
+type external struct {
+	desc   *services.Description
+	online bool
+}
+
+// watchExternal follows the services outside the agent. The host's
+// description lists one while its status is online and its description
+// is valid; a sweep then waits for its reply like any other service's.
+func (a *Agent) watchExternal(m services.Message) {
+	parts := strings.Split(m.Topic, "/")
+	if len(parts) != 3 {
+		return
+	}
+	name, kind := parts[1], parts[2]
+	if a.Service(name) != nil {
+		if kind == "description" && len(m.Payload) > 0 {
+			a.log.Warn("a program outside the agent describes itself under the name of a built-in service; ignored", "topic", m.Topic)
+		}
+		return
+	}
+	a.mu.Lock()
+	e := a.externals[name]
+	if e == nil {
+		e = &external{}
+		a.externals[name] = e
+	}
+	before := *e
+	switch kind {
+	case "status":
+		e.online = string(m.Payload) == "online"
+	case "description":
+		e.desc = nil
+		if len(m.Payload) > 0 {
+			var d services.Description
+			err := json.Unmarshal(m.Payload, &d)
+			switch {
+			case err != nil:
+				a.log.Warn("external service description unreadable; not listed", "topic", m.Topic, "err", err)
+			case d.Function != name:
+				a.log.Warn("external service description names another service; not listed", "topic", m.Topic, "function", d.Function)
+			default:
+				d.External = true
+				d.State = nil // a summary of what it says; its own topic has the rest
+				e.desc = &d
+			}
+		}
+	}
+	if e.desc == nil && !e.online {
+		delete(a.externals, name)
+	}
+	changed := before.online != e.online || (before.desc == nil) != (e.desc == nil) || (e.desc != nil && before.desc != nil && !sameDescription(*before.desc, *e.desc))
+	a.mu.Unlock()
+	if changed {
+		a.markChanged()
+	}
+}
+
+func sameDescription(x, y services.Description) bool {
+	bx, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return string(bx) == string(by)
 }
 
 // reassertEvery bounds how often the agent puts back a retained topic of
@@ -546,6 +649,9 @@ func (a *Agent) answer(r discovery.Report) {
 		names[i] = d.Function
 	}
 	for _, d := range descs {
+		if d.External {
+			continue // it answers for itself
+		}
 		b, err := discovery.NewReply(r, d, names).Marshal()
 		if err != nil {
 			a.log.Error("marshal reply", "err", err)

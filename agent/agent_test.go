@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,6 +476,7 @@ type slowHardware struct {
 
 func (h *slowHardware) Apply(prev, next slowConfig, safe bool) error {
 	if h.applies++; h.applies > 1 {
+		close(slowEntered)
 		<-h.release
 	}
 	return nil
@@ -489,8 +491,9 @@ func (h *slowHardware) Interfaces(cfg slowConfig) services.Interfaces {
 	return ifs
 }
 
-// slowRelease is the channel the slow service of the running test waits on.
-var slowRelease = make(chan struct{})
+// slowRelease is the channel the slow service of the running test waits
+// on, slowEntered the one it closes once it is stuck.
+var slowRelease, slowEntered = make(chan struct{}), make(chan struct{})
 
 func init() {
 	services.Register(services.NewKind("slow", nil, func(env services.Env, cfg slowConfig) (services.Service, error) {
@@ -520,8 +523,13 @@ func TestSlowHardwareDoesNotDelayDiscovery(t *testing.T) {
 
 	u := newMQTTUser(t, b.URL(), "pi1")
 	u.publish("pi1/slow/setup", []byte(`{"outputs":["fan","pump"]}`))
-	// The setup is being applied (and stays so) once the service's
-	// goroutine is inside Apply; a get queued behind it gets no answer.
+	select {
+	case <-slowEntered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the setup never reached the hardware")
+	}
+	// The service's goroutine is stuck inside Apply: a get queued behind
+	// it gets no answer until it ends.
 	u.publish("pi1/slow/get", []byte(`{"id":"behind"}`))
 	if _, _, answered := u.tryAwait(0, 300*time.Millisecond, func(m userMsg) bool {
 		return m.topic == "pi1/slow/result" && strings.Contains(m.payload, "behind")
@@ -616,5 +624,79 @@ func TestVersionNeverGoesBack(t *testing.T) {
 	waitFor(t, 5*time.Second, "the version above the broker's", func() bool { return a.Describe().Version > before })
 	if got := parseDescription(t, u.retained("pi1/description")); got.Version <= before {
 		t.Errorf("retained version %d, want above %d", got.Version, before)
+	}
+}
+
+// TestExternalServiceListed: a program outside the agent that announces
+// itself (a retained description, its status kept honest by its will) is
+// listed in the host's description, and a default sweep waits for its
+// reply even when it answers 200 ms after the report; once it dies, the
+// host stops listing it.
+func TestExternalServiceListed(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	a := c.start(c.config("pi1"))
+
+	var conn net.Conn
+	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("display-service").SetAutoReconnect(false).
+		SetWill("pi1/display/status", "offline", 1, true).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
+			c, err := net.Dial("tcp", u.Host)
+			conn = c
+			return c, err
+		})
+	cl := paho.NewClient(o)
+	if tk := cl.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatal("connect:", tk.Error())
+	}
+	desc := `{"function":"display","inputs":[],"outputs":[{"name":"text","topic":"pi1/display/output/text","type":"string","set":"pi1/display/set/text"}],` +
+		`"control":"pi1/display/control","setup":"pi1/display/setup","get":"pi1/display/get","result":"pi1/display/result","health":"ok"}`
+	cl.Publish("pi1/display/description", 1, true, desc).Wait()
+	cl.Publish("pi1/display/status", 1, true, "online").Wait()
+	tk := cl.Subscribe("/udp/report", 0, func(cl paho.Client, m paho.Message) {
+		var report map[string]any
+		if json.Unmarshal(m.Payload(), &report) != nil || report["hostname"] != "pi1" {
+			return
+		}
+		time.AfterFunc(200*time.Millisecond, func() { // a Python script on a Pi Zero
+			var reply map[string]any
+			json.Unmarshal([]byte(desc), &reply)
+			for k, v := range report {
+				reply[k] = v
+			}
+			b, _ := json.Marshal(reply)
+			cl.Publish(report["topic"].(string), 0, false, b)
+		})
+	})
+	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatal("subscribe:", tk.Error())
+	}
+	waitFor(t, 5*time.Second, "the host to list display", func() bool {
+		d := a.Describe()
+		return len(d.Services) == 2 && d.Services[1].Function == "display" && d.Services[1].External
+	})
+
+	inv := c.sweep(cluster.SweepOptions{Expect: 1})
+	if !inv.Sweep.Complete || len(inv.Hosts) != 1 {
+		t.Fatalf("sweep %+v", inv)
+	}
+	var fns []string
+	for _, s := range inv.Hosts[0].Services {
+		fns = append(fns, s.Function)
+	}
+	if !slices.Equal(fns, []string{"display", "gpio"}) {
+		t.Errorf("services %v, want display (slow, external) and gpio", fns)
+	}
+	if inv.Sweep.CompleteMS < 150 {
+		t.Errorf("complete in %.1f ms: the sweep did not wait for the external service", inv.Sweep.CompleteMS)
+	}
+
+	// The program dies (its connection drops without a goodbye); the
+	// broker publishes its will, which takes it off the host's list.
+	conn.Close()
+	waitFor(t, 10*time.Second, "display dropped from the host", func() bool { return len(a.Describe().Services) == 1 })
+	inv = c.sweep(cluster.SweepOptions{Expect: 1, Timeout: 2 * time.Second})
+	if !inv.Sweep.Complete || len(inv.Hosts[0].Services) != 1 {
+		t.Errorf("sweep after the service died: %+v", inv.Hosts)
 	}
 }

@@ -97,7 +97,7 @@ func mac(key []byte, p Probe) []byte {
 // Parsing refuses control characters in every string field, so no field
 // can smuggle a newline and shift the others.
 func canonical(p Probe) string {
-	return strings.Join([]string{
+	parts := []string{
 		canonicalTag,
 		p.Cmd,
 		p.ReplyTo,
@@ -108,5 +108,10 @@ func canonical(p Probe) string {
 		p.KID,
 		strings.Join(p.Heard, ","),
 		strconv.Itoa(p.JitterMS),
-	}, "\n")
+	}
+	if p.Ack != "" {
+		// Only when present, so that probes without it sign as before.
+		parts = append(parts, "ack="+p.Ack)
+	}
+	return strings.Join(parts, "\n")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"golang.org/x/net/ipv4"
@@ -163,6 +164,14 @@ func (b *Broadcaster) Send(p Probe) error {
 	if err != nil {
 		return fmt.Errorf("send probe: %w", err)
 	}
+	if p.Ack != "" && len(payload) < ackProbeSize {
+		// A monitor answers with no more bytes than it received: make room
+		// for the largest acknowledgement.
+		p.Pad = strings.Repeat("0", max(ackProbeSize-len(payload)-len(`,"pad":""`), 1))
+		if payload, err = p.Marshal(); err != nil {
+			return fmt.Errorf("send probe: %w", err)
+		}
+	}
 	if len(payload) > MaxDatagram {
 		return fmt.Errorf("send probe: %w: %d bytes", ErrTooLarge, len(payload))
 	}
@@ -180,6 +189,50 @@ func (b *Broadcaster) Send(p Probe) error {
 		return fmt.Errorf("send probe: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// ackProbeSize is the size a probe asking for an acknowledgement is padded
+// to: the largest acknowledgement (a 64-byte host name, the longest
+// token, ids and version at their longest, a mac) fits in it.
+const ackProbeSize = 240
+
+// ReadAcks reads the acknowledgements of the probe with id and token from
+// the broadcaster's socket and sends them on out, until ctx ends or the
+// broadcaster is closed. With a key, only acknowledgements signed with it
+// are taken. Anything else arriving on the socket is dropped.
+func (b *Broadcaster) ReadAcks(ctx context.Context, id int64, token string, out chan<- AckFrom) {
+	stop := context.AfterFunc(ctx, func() { b.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, MaxDatagram+1)
+	for {
+		n, from, err := b.conn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return
+			}
+			continue // an ICMP error queued on the socket
+		}
+		a, err := ParseAck(buf[:n])
+		if err != nil || a.ID != id || a.Token != token {
+			continue
+		}
+		if b.cfg.Key != nil && !VerifyAck(a, b.cfg.Key) {
+			continue
+		}
+		var src netip.Addr
+		if ua, ok := from.(*net.UDPAddr); ok {
+			src, _ = netip.AddrFromSlice(ua.IP)
+		}
+		select {
+		case out <- AckFrom{Ack: a, From: src.Unmap()}:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Close closes the sending socket.

@@ -8,12 +8,20 @@
 // sweep collects the replies into an Inventory.
 //
 //	sweeper ──UDP broadcast──▶ monitor ──MQTT /udp/report──▶ services
-//	   ▲                                                        │
-//	   └──────────────── MQTT <probe topic> (one reply each) ◀──┘
+//	   ▲  ▲                       │                              │
+//	   │  └──── UDP ack (ver) ────┘                              │
+//	   └──────────────── MQTT <probe topic> (one reply each) ◀───┘
 //
-// Nothing ever goes back over UDP: replies travel through the broker, over
-// TCP, so a probe with a forged source cannot turn the cluster against a
-// third party, and a lost reply is retransmitted by TCP.
+// A probe may ask for an acknowledgement (Ack): the monitor then answers
+// the sweeper directly over UDP, at once, with the version of its host's
+// description. A sweeper that holds that version of the host's retained
+// Summary (<host>/services, read at the start of every sweep) has all it
+// needs of the host's built-in services, and does not wait for their MQTT
+// replies, which a lossy link can hold back for TCP retransmission
+// timeouts. The replies still go out, for every other listener. An
+// acknowledgement is never larger than the probe that asked for it, is
+// sent only for a probe that passed every check, and with a key is signed,
+// so a forged probe cannot amplify.
 //
 // # Probe
 //
@@ -26,6 +34,8 @@
 // Field by field:
 //
 //	cmd        string, required. "status", the only command.
+//	ack        string, optional. Asks for an Ack carrying this token.
+//	pad        string, optional, ignored: makes room for the Ack.
 //	replyto    string, required. The sweeper's hostname. A valid topic
 //	           level (services.ValidTopicName): 1-64 bytes, no '+', '#',
 //	           '/', NUL or control characters, not starting with '$'.
@@ -109,6 +119,32 @@
 // reply, a Python script say, is aggregated exactly like a built-in
 // service. Replies are deduplicated on (machine, function), so answering
 // twice does no harm.
+//
+// # Ack
+//
+//	{"ack":1241,"t":"9f86d081","host":"pibot01","m":"3f0c0a1b","ver":12,"mac":"…"}
+//
+// See Ack for each field. A probe asks for one with "ack" (8–32 hex
+// digits, signed with the probe) and pads itself with "pad" (ignored) to
+// ackProbeSize bytes, so the acknowledgement fits in what it sent.
+//
+// # Summary
+//
+// Every agent keeps, retained on <host>/services, the part of its
+// description a sweep needs:
+//
+//	{"host":"pibot01","machine":"…","version":12,"ipaddrs":[…],
+//	 "services":[{"function":"gpio","inputs":[…],"outputs":[…],"control":"…",…}]}
+//
+// # Services outside the agent
+//
+// A program that is a service of a host (a Python script, say) announces
+// itself with a retained <host>/<service>/description (a
+// services.Description) and keeps <host>/<service>/status "online",
+// retained, with "offline" as its MQTT will. While it is online the host
+// lists it in its description and summary, marked "external", and in the
+// host_services of its replies, so a sweep waits for its own reply (within
+// the timeout) and names it when it does not answer.
 //
 // # Loss and retransmission
 //

@@ -38,6 +38,9 @@ type MonitorConfig struct {
 	// OnReport, when set, is given every report before it is published:
 	// the agent answers for its own services in process, from the value.
 	OnReport func(Report)
+	// Version, when set, gives the version of this host's description
+	// for acknowledgements (see Ack); without it the monitor sends none.
+	Version func() uint64
 
 	// Keys, when not empty, makes the monitor drop every probe not signed
 	// by one of them. ReplayWindow is the allowed clock skew and how long
@@ -85,6 +88,10 @@ const (
 	DropHeard       = "heard"
 	DropDuplicate   = "duplicate"
 	DropPublish     = "publish_failed"
+	// Not drops: the probe was answered, only its acknowledgement was
+	// not sent, and why.
+	AckTooLarge = "ack_too_large"
+	AckFailed   = "ack_failed"
 )
 
 // A DropError is what Handle returns for a datagram it did not answer.
@@ -102,8 +109,10 @@ type MonitorStats struct {
 	Published uint64 `json:"published"`
 	// Republished counts reports published again because a retransmitted
 	// probe did not list this host as heard; they are in Published too.
-	Republished uint64            `json:"republished"`
-	Dropped     map[string]uint64 `json:"dropped"`
+	Republished uint64 `json:"republished"`
+	// Acked counts acknowledgements sent.
+	Acked   uint64            `json:"acked"`
+	Dropped map[string]uint64 `json:"dropped"`
 }
 
 const (
@@ -154,6 +163,9 @@ type Monitor struct {
 	// after runs f after d; tests replace it to run jittered publishes
 	// on their own schedule.
 	after func(d time.Duration, f func()) (stop func() bool)
+	// sendAck sends an acknowledgement datagram; set by ListenMonitor,
+	// or by tests.
+	sendAck func(b []byte, to netip.AddrPort, ifIndex int) error
 
 	conn net.PacketConn
 	pc   *ipv4.PacketConn
@@ -254,6 +266,14 @@ func ListenMonitor(cfg MonitorConfig) (*Monitor, error) {
 		m.log.Warn("no interface index on received probes", "err", err)
 	}
 	m.conn, m.pc = c, pc
+	m.sendAck = func(b []byte, to netip.AddrPort, ifIndex int) error {
+		var cm *ipv4.ControlMessage
+		if ifIndex != 0 {
+			cm = &ipv4.ControlMessage{IfIndex: ifIndex}
+		}
+		_, err := pc.WriteTo(b, cm, net.UDPAddrFromAddrPort(to))
+		return err
+	}
 	return m, nil
 }
 
@@ -312,7 +332,11 @@ func (m *Monitor) Serve(ctx context.Context, pub Publisher) error {
 		if cm != nil {
 			ifIndex = cm.IfIndex
 		}
-		m.Handle(pub, buf[:n], src, ifIndex) // drops are logged and counted inside
+		var port uint16
+		if ua, ok := from.(*net.UDPAddr); ok {
+			port = uint16(ua.Port)
+		}
+		m.HandleFrom(pub, buf[:n], netip.AddrPortFrom(src, port), ifIndex) // drops are logged and counted inside
 	}
 }
 
@@ -321,14 +345,23 @@ func (m *Monitor) Serve(ctx context.Context, pub Publisher) error {
 // or after the probe's jitter, and returns nil; or it returns a
 // *DropError saying why it did not. Handle does not keep b.
 func (m *Monitor) Handle(pub Publisher, b []byte, src netip.Addr, ifIndex int) error {
-	src = src.Unmap()
+	return m.HandleFrom(pub, b, netip.AddrPortFrom(src, 0), ifIndex)
+}
+
+// HandleFrom is Handle for a datagram from a known port, where a probe
+// that asks for an acknowledgement gets one.
+func (m *Monitor) HandleFrom(pub Publisher, b []byte, from netip.AddrPort, ifIndex int) error {
+	src := from.Addr().Unmap()
 	m.mu.Lock()
 	m.stats.Received++
-	rep, jitter, republish, derr := m.admit(b, src, ifIndex)
+	rep, jitter, republish, p, derr := m.admit(b, src, ifIndex)
 	if derr != nil {
 		m.drop(derr, src)
 		m.mu.Unlock()
 		return derr
+	}
+	if p.Ack != "" && from.Port() != 0 {
+		m.ack(p, len(b), netip.AddrPortFrom(src, from.Port()), ifIndex)
 	}
 	payload, err := rep.Marshal()
 	if err != nil { // cannot happen with validated fields; do not panic on it
@@ -361,43 +394,43 @@ func (m *Monitor) Handle(pub Publisher, b []byte, src netip.Addr, ifIndex int) e
 
 // admit runs every check on a datagram, cheapest and least trusting
 // first, and records the probe as answered. m.mu is held.
-func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitter time.Duration, republish bool, derr *DropError) {
+func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitter time.Duration, republish bool, p Probe, derr *DropError) {
 	if len(b) > MaxDatagram {
-		return rep, 0, false, &DropError{DropTooLarge, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))}
+		return rep, 0, false, p, &DropError{DropTooLarge, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))}
 	}
 	now := m.cfg.Clock.Now()
 	local, err := m.localAddr(src, ifIndex, now)
 	if err != nil {
-		return rep, 0, false, &DropError{DropOffSubnet, err}
+		return rep, 0, false, p, &DropError{DropOffSubnet, err}
 	}
 	if !m.limiter.allow(src, now) {
-		return rep, 0, false, &DropError{DropRateLimited, errors.New("over rate limit")}
+		return rep, 0, false, p, &DropError{DropRateLimited, errors.New("over rate limit")}
 	}
-	p, err := ParseProbe(b)
+	p, err = ParseProbe(b)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			return rep, 0, false, &DropError{DropInvalid, err}
+			return rep, 0, false, p, &DropError{DropInvalid, err}
 		}
-		return rep, 0, false, &DropError{DropMalformed, err}
+		return rep, 0, false, p, &DropError{DropMalformed, err}
 	}
 	if len(m.cfg.Keys) > 0 {
 		if err := m.cfg.Keys.Verify(p, now, m.cfg.ReplayWindow); err != nil {
-			return rep, 0, false, &DropError{authReason(err), err}
+			return rep, 0, false, p, &DropError{authReason(err), err}
 		}
 		if !m.cfg.NotBefore.IsZero() && time.UnixMilli(p.TS).Before(m.cfg.NotBefore) {
-			return rep, 0, false, &DropError{DropReplay, fmt.Errorf("%w: stamped %s, before this monitor started", ErrReplay, time.UnixMilli(p.TS).UTC().Format(time.RFC3339Nano))}
+			return rep, 0, false, p, &DropError{DropReplay, fmt.Errorf("%w: stamped %s, before this monitor started", ErrReplay, time.UnixMilli(p.TS).UTC().Format(time.RFC3339Nano))}
 		}
 		if m.nonces.get(p.Nonce, now) != nil {
-			return rep, 0, false, &DropError{DropReplay, fmt.Errorf("%w %s", ErrReplay, p.Nonce)}
+			return rep, 0, false, p, &DropError{DropReplay, fmt.Errorf("%w %s", ErrReplay, p.Nonce)}
 		}
 		m.nonces.put(p.Nonce, struct{}{}, now)
 	}
 	if why := CheckReplyTopic(p.Topic, m.cfg.ReportTopic, m.cfg.ReplyPrefixes); why != "" {
-		return rep, 0, false, &DropError{DropReplyTopic, errors.New(why)}
+		return rep, 0, false, p, &DropError{DropReplyTopic, errors.New(why)}
 	}
 	if slices.Contains(p.Heard, m.short) {
-		return rep, 0, false, &DropError{DropHeard, errors.New("sweep already heard this host")}
+		return rep, 0, false, p, &DropError{DropHeard, errors.New("sweep already heard this host")}
 	}
 	key := probeKey{p.ReplyTo, p.ID}
 	if a := m.answered.get(key, now); a != nil {
@@ -406,7 +439,7 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 		// answer is still on its way, or this is the same transmission
 		// arriving on a second interface.
 		if a.pending || now.Sub(a.last) < republishHoldoff {
-			return rep, 0, false, &DropError{DropDuplicate, errors.New("already answering this probe")}
+			return rep, 0, false, p, &DropError{DropDuplicate, errors.New("already answering this probe")}
 		}
 		republish = true
 	}
@@ -428,7 +461,34 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 		ID:       p.ID,
 		Machine:  m.cfg.Machine,
 		V:        Version,
-	}, jitter, republish, nil
+	}, jitter, republish, p, nil
+}
+
+// ack sends p's acknowledgement to from, if it is no larger than the
+// probe. m.mu is held.
+func (m *Monitor) ack(p Probe, probeLen int, to netip.AddrPort, ifIndex int) {
+	if m.cfg.Version == nil || m.sendAck == nil {
+		return
+	}
+	a := Ack{ID: p.ID, Token: p.Ack, Host: m.cfg.Hostname, Machine: m.short, Version: m.cfg.Version()}
+	if len(m.cfg.Keys) > 0 {
+		SignAck(&a, m.cfg.Keys[p.KID])
+	}
+	b, err := a.Marshal()
+	if err != nil {
+		return
+	}
+	if len(b) > probeLen {
+		m.stats.Dropped[AckTooLarge]++
+		m.log.Debug("no ack: it would be larger than the probe", "ack", len(b), "probe", probeLen)
+		return
+	}
+	if err := m.sendAck(b, to, ifIndex); err != nil {
+		m.stats.Dropped[AckFailed]++
+		m.log.Debug("ack not sent", "to", to, "err", err)
+		return
+	}
+	m.stats.Acked++
 }
 
 // publish sends one report at QoS 0, not retained: a report is only

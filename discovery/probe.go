@@ -68,6 +68,13 @@ type Probe struct {
 	Nonce    string   `json:"nonce,omitempty"`
 	KID      string   `json:"kid,omitempty"`
 	MAC      string   `json:"mac,omitempty"`
+	// Ack asks each monitor for a UDP acknowledgement (see Ack), to be
+	// echoed in it: a random token of 8–32 hex digits the sweep chose.
+	Ack string `json:"ack,omitempty"`
+	// Pad is ignored: it makes the probe as large as the acknowledgement
+	// it asks for, since a monitor never answers with more bytes than it
+	// received.
+	Pad string `json:"pad,omitempty"`
 }
 
 // ParseProbe decodes and validates one probe datagram. Unknown fields are
@@ -92,6 +99,7 @@ func ParseProbe(b []byte) (Probe, error) {
 	if len(p.Heard) == 0 {
 		p.Heard = nil // "heard":[] and no heard mean the same; keep one form
 	}
+	p.Pad = "" // only its length counted, and that is the datagram's
 	if err := p.validate(); err != nil {
 		return Probe{}, fmt.Errorf("probe: %w", err)
 	}
@@ -146,6 +154,9 @@ func (p Probe) validate() error {
 	}
 	if p.MAC != "" && (len(p.MAC) != 2*macLen || !isHex(p.MAC)) {
 		return &FieldError{"mac", fmt.Sprintf("not %d hex digits", 2*macLen)}
+	}
+	if p.Ack != "" && (len(p.Ack) < 8 || len(p.Ack) > 32 || !isHex(p.Ack)) {
+		return &FieldError{"ack", "not 8-32 hex digits"}
 	}
 	return nil
 }

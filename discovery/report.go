@@ -110,6 +110,77 @@ type ServiceInfo struct {
 	Result   string               `json:"result,omitempty"`
 	Health   string               `json:"health,omitempty"`
 	Error    string               `json:"error,omitempty"`
+	// External marks a service outside the agent (a program that speaks
+	// the protocol itself): the host lists it, and a sweep waits for its
+	// own reply.
+	External bool `json:"external,omitempty"`
+}
+
+// Summary is a host's retained <host>/services: the part of its
+// description a sweep needs, small enough for a sweep to read every
+// host's at its start. Version is the description's.
+type Summary struct {
+	Host     string        `json:"host"`
+	Machine  string        `json:"machine"`
+	Version  uint64        `json:"version"`
+	IPAddrs  []string      `json:"ipaddrs,omitempty"`
+	ExtAddr  string        `json:"extaddr,omitempty"`
+	Services []ServiceInfo `json:"services"`
+}
+
+// SummaryTopic is where a host keeps its Summary, retained.
+func SummaryTopic(host string) string { return host + "/services" }
+
+// ParseSummary decodes a summary and checks what a sweep relies on.
+func ParseSummary(b []byte) (Summary, error) {
+	if len(b) > MaxReply {
+		return Summary{}, fmt.Errorf("summary: %w: %d bytes", ErrTooLarge, len(b))
+	}
+	var s Summary
+	if err := unmarshal(b, &s); err != nil {
+		return Summary{}, fmt.Errorf("summary: %w", err)
+	}
+	if err := checkName("host", s.Host); err != nil {
+		return Summary{}, fmt.Errorf("summary: %w", err)
+	}
+	if s.Machine == "" || len(s.Machine) > 128 || !printable(s.Machine) {
+		return Summary{}, fmt.Errorf("summary: %w", &FieldError{"machine", "not 1-128 printable characters"})
+	}
+	for i, si := range s.Services {
+		if err := checkName(fmt.Sprintf("services[%d].function", i), si.Function); err != nil {
+			return Summary{}, fmt.Errorf("summary: %w", err)
+		}
+		if si.Inputs == nil {
+			s.Services[i].Inputs = []services.Interface{}
+		}
+		if si.Outputs == nil {
+			s.Services[i].Outputs = []services.Interface{}
+		}
+	}
+	return s, nil
+}
+
+// Info is the part of d a sweep needs: d without its State.
+func Info(d services.Description) ServiceInfo {
+	in, out := d.Inputs, d.Outputs
+	if in == nil {
+		in = []services.Interface{}
+	}
+	if out == nil {
+		out = []services.Interface{}
+	}
+	return ServiceInfo{
+		Function: d.Function,
+		Inputs:   in,
+		Outputs:  out,
+		Control:  d.Control,
+		Setup:    d.Setup,
+		Get:      d.Get,
+		Result:   d.Result,
+		Health:   d.Health,
+		Error:    d.Error,
+		External: d.External,
+	}
 }
 
 // Reply is one service's answer to a report, published on the probe's
@@ -127,30 +198,9 @@ type Reply struct {
 // NewReply builds the reply of a service described by d to report r.
 // State is left out: a sweep wants to know what is there, not its detail.
 func NewReply(r Report, d services.Description, hostServices []string) Reply {
-	in, out := d.Inputs, d.Outputs
-	if in == nil {
-		in = []services.Interface{}
-	}
-	if out == nil {
-		out = []services.Interface{}
-	}
 	hs := slices.Clone(hostServices)
 	slices.Sort(hs)
-	return Reply{
-		Report: r,
-		ServiceInfo: ServiceInfo{
-			Function: d.Function,
-			Inputs:   in,
-			Outputs:  out,
-			Control:  d.Control,
-			Setup:    d.Setup,
-			Get:      d.Get,
-			Result:   d.Result,
-			Health:   d.Health,
-			Error:    d.Error,
-		},
-		HostServices: hs,
-	}
+	return Reply{Report: r, ServiceInfo: Info(d), HostServices: hs}
 }
 
 // ParseReply decodes and validates a reply. It asks only for what a sweep

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 // Defaults of a sweep.
 const (
 	DefaultTimeout       = 3 * time.Second
-	DefaultQuiet         = 25 * time.Millisecond
+	DefaultQuiet         = 0
 	DefaultFirstInterval = 20 * time.Millisecond
 	DefaultMaxProbes     = 8
 	// openQuiet is the least quiet period of a sweep that expects no
@@ -40,8 +41,9 @@ type SweepConfig struct {
 	// Timeout ends the sweep whatever happened, DefaultTimeout by default.
 	Timeout time.Duration
 	// Quiet is how long the sweep waits for stragglers once the expected
-	// hosts are complete, DefaultQuiet by default. When nothing is
-	// expected it waits at least 300ms after the last reply.
+	// hosts are complete: none by default, since the expected hosts are
+	// every host online. When nothing is expected it waits at least
+	// 300ms after the last reply.
 	Quiet time.Duration
 	// FirstInterval is the first retransmission interval,
 	// DefaultFirstInterval by default. Three retransmissions go out at
@@ -53,6 +55,13 @@ type SweepConfig struct {
 	// JitterMS asks monitors to spread their reports over this many
 	// milliseconds (at most MaxJitterMS). Scale it with the cluster size.
 	JitterMS int
+	// AckToken, when set, asks monitors for UDP acknowledgements (see
+	// Ack) carrying it.
+	AckToken string
+	// ExpectLater means the expected hosts are still being read (from
+	// the retained topics): the sweep cannot settle until Expect is
+	// called.
+	ExpectLater bool
 	// Clock is the sweep's time; nil is the real clock.
 	Clock services.Clock
 }
@@ -64,7 +73,7 @@ func (c SweepConfig) withDefaults() SweepConfig {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
-	if c.Quiet <= 0 {
+	if c.Quiet < 0 {
 		c.Quiet = DefaultQuiet
 	}
 	if c.FirstInterval <= 0 {
@@ -79,16 +88,37 @@ func (c SweepConfig) withDefaults() SweepConfig {
 	return c
 }
 
-// Sweep runs one sweep: it sends the probe with send, retransmits it under
-// the same id with the hosts heard so far, and aggregates replies until
-// every expected host is complete and a quiet period passed, or until the
-// timeout. Subscribe to the reply topic before calling Sweep, or the
-// fastest hosts are missed.
+// SweepIO is what a sweep talks to: Send sends a probe; the channels bring
+// what comes back. Any channel may be nil.
+type SweepIO struct {
+	Send    func(Probe) error
+	Replies <-chan Reply
+	// Acks are the monitors' UDP acknowledgements, already checked against
+	// the sweep's id, token and key.
+	Acks <-chan AckFrom
+	// Summaries are hosts' retained summaries, read at the start and live.
+	Summaries <-chan Summary
+	// Expected brings the hosts the retained topics list as online, once,
+	// when SweepConfig.ExpectLater is set.
+	Expected <-chan []string
+}
+
+// An AckFrom is an acknowledgement and the address it came from.
+type AckFrom struct {
+	Ack
+	From netip.Addr
+}
+
+// Sweep runs one sweep: it sends the probe, retransmits it under the same
+// id with the hosts heard so far, and aggregates replies, acknowledgements
+// and summaries until every expected host is complete (and a quiet period
+// passed, when one is set), or until the timeout. Subscribe to the reply
+// topic before calling Sweep, or the fastest hosts are missed.
 //
 // Sweep fails only if the first probe cannot be sent, or ctx ends; it
 // still returns what it gathered. A failed retransmission is treated like
 // a lost one.
-func Sweep(ctx context.Context, cfg SweepConfig, send func(Probe) error, replies <-chan Reply) (Inventory, error) {
+func Sweep(ctx context.Context, cfg SweepConfig, io SweepIO) (Inventory, error) {
 	if err := checkName("replyto", cfg.ReplyTo); err != nil {
 		return Inventory{}, fmt.Errorf("sweep: %w", err)
 	}
@@ -99,9 +129,10 @@ func Sweep(ctx context.Context, cfg SweepConfig, send func(Probe) error, replies
 	}
 	a := NewAggregator(cfg)
 	clk := a.cfg.Clock
-	if err := send(a.Start(clk.Now())); err != nil {
+	if err := io.Send(a.Start(clk.Now())); err != nil {
 		return a.Inventory(clk.Now()), fmt.Errorf("sweep: first probe: %w", err)
 	}
+	replies, acks, summaries, expected := io.Replies, io.Acks, io.Summaries, io.Expected
 	for {
 		now := clk.Now()
 		if a.Done(now) {
@@ -118,9 +149,29 @@ func Sweep(ctx context.Context, cfg SweepConfig, send func(Probe) error, replies
 				return a.Inventory(clk.Now()), nil
 			}
 			a.Add(r, clk.Now())
+		case ak, ok := <-acks:
+			stop()
+			if !ok {
+				acks = nil
+				continue
+			}
+			a.AddAck(ak, clk.Now())
+		case sm, ok := <-summaries:
+			stop()
+			if !ok {
+				summaries = nil
+				continue
+			}
+			a.AddSummary(sm, clk.Now())
+		case names, ok := <-expected:
+			stop()
+			expected = nil
+			if ok {
+				a.Expect(names, clk.Now())
+			}
 		case <-wake:
 			if p, ok := a.Retransmit(clk.Now()); ok {
-				_ = send(p) // a failed retransmission is a lost one
+				_ = io.Send(p) // a failed retransmission is a lost one
 			}
 		}
 	}
@@ -132,7 +183,10 @@ func Sweep(ctx context.Context, cfg SweepConfig, send func(Probe) error, replies
 // concurrent use.
 type Aggregator struct {
 	cfg       SweepConfig
-	expected  []string // sorted, unique
+	expected  []string           // sorted, unique
+	waiting   bool               // for the expected hosts (SweepConfig.ExpectLater)
+	acks      map[string]AckFrom // by short machine id
+	summaries map[string]Summary // by host name
 	started   time.Time
 	probes    int
 	lastProbe time.Time
@@ -145,6 +199,7 @@ type Aggregator struct {
 // machineState is what one machine told the sweep.
 type machineState struct {
 	id, hostname, ipaddr, extaddr string
+	version                       uint64
 	services                      map[string]ServiceInfo
 	wants                         map[string]bool // union of host_services
 }
@@ -166,9 +221,12 @@ func NewAggregator(cfg SweepConfig) *Aggregator {
 	exp := slices.Clone(cfg.Expected)
 	slices.Sort(exp)
 	return &Aggregator{
-		cfg:      cfg,
-		expected: slices.Compact(exp),
-		machines: make(map[string]*machineState),
+		cfg:       cfg,
+		expected:  slices.Compact(exp),
+		waiting:   cfg.ExpectLater,
+		acks:      make(map[string]AckFrom),
+		summaries: make(map[string]Summary),
+		machines:  make(map[string]*machineState),
 	}
 }
 
@@ -187,12 +245,121 @@ func (a *Aggregator) probe() Probe {
 		V:        Version,
 		Heard:    a.Heard(),
 		JitterMS: a.cfg.JitterMS,
+		Ack:      a.cfg.AckToken,
 	}
 }
 
 // expecting reports whether the sweep knows whom to wait for.
 func (a *Aggregator) expecting() bool {
 	return len(a.expected) > 0 || a.cfg.ExpectCount > 0
+}
+
+// Expect adds the hosts the sweep learned it must wait for once it had
+// started (those the retained topics list as online), and lets it settle.
+func (a *Aggregator) Expect(names []string, now time.Time) {
+	exp := append(a.expected, names...)
+	slices.Sort(exp)
+	a.expected = slices.Compact(exp)
+	a.waiting = false
+	a.resettle(now)
+}
+
+// AddAck takes one acknowledgement received at now. A host that
+// acknowledged the probe and whose summary the sweep holds at that
+// version or later is complete but for its external services, which must
+// reply themselves.
+func (a *Aggregator) AddAck(ak AckFrom, now time.Time) {
+	if ak.ID != a.cfg.ID || ak.Token != a.cfg.AckToken {
+		return
+	}
+	if old, ok := a.acks[ak.Machine]; ok && old.Version >= ak.Version {
+		return
+	}
+	a.acks[ak.Machine] = ak
+	a.fromSummary(ak.Host, now)
+}
+
+// AddSummary takes a host's summary, from the retained read or live.
+func (a *Aggregator) AddSummary(s Summary, now time.Time) {
+	if old, ok := a.summaries[s.Host]; ok && old.Version > s.Version && old.Machine == s.Machine {
+		return
+	}
+	a.summaries[s.Host] = s
+	a.fromSummary(s.Host, now)
+}
+
+// fromSummary completes host from its summary where its acknowledgement
+// allows.
+func (a *Aggregator) fromSummary(host string, now time.Time) {
+	s, ok := a.summaries[host]
+	if !ok {
+		return
+	}
+	ak, ok := a.acks[ShortID(s.Machine)]
+	if !ok || ak.Host != host || s.Version < ak.Version {
+		return
+	}
+	ip := ""
+	if ak.From.IsValid() {
+		ip = ak.From.Unmap().String()
+	}
+	m := a.machine(s.Machine, host, ip, s.ExtAddr)
+	m.version = s.Version
+	changed := false
+	for _, si := range s.Services {
+		m.wants[si.Function] = true
+		if si.External {
+			continue // it answers for itself
+		}
+		if _, dup := m.services[si.Function]; !dup {
+			m.services[si.Function] = withLists(si)
+			changed = true
+		}
+	}
+	if changed {
+		a.lastReply = now
+		a.resettle(now)
+	}
+}
+
+func (a *Aggregator) machine(id, host, ipaddr, extaddr string) *machineState {
+	m, ok := a.machines[id]
+	if !ok {
+		m = &machineState{
+			id:       id,
+			hostname: host,
+			ipaddr:   ipaddr,
+			extaddr:  extaddr,
+			services: make(map[string]ServiceInfo),
+			wants:    make(map[string]bool),
+		}
+		a.machines[id] = m
+	}
+	return m
+}
+
+// resettle works out whether the sweep is settled after a change at now.
+func (a *Aggregator) resettle(now time.Time) {
+	was := a.settled
+	a.settled = a.isSettled()
+	// The sweep completes with the answer that completes the expected
+	// set. With no one expected, every host heard is expected, so each new
+	// answer completes it anew.
+	if a.settled && (!was || !a.expecting()) {
+		a.settledAt = now
+	}
+}
+
+func withLists(si ServiceInfo) ServiceInfo {
+	// Clients outside rollcall may leave the lists out; the inventory
+	// still shows them as lists.
+	if si.Inputs == nil {
+		si.Inputs = []services.Interface{}
+	}
+	if si.Outputs == nil {
+		si.Outputs = []services.Interface{}
+	}
+	return si
 }
 
 // gap is the interval after the n-th transmission: three at the first
@@ -262,17 +429,9 @@ func (a *Aggregator) Add(r Reply, now time.Time) bool {
 	if r.ReplyTo != "" && r.ReplyTo != a.cfg.ReplyTo {
 		return false // another sweeper that happened to pick our id
 	}
-	m, ok := a.machines[r.Machine]
-	if !ok {
-		m = &machineState{
-			id:       r.Machine,
-			hostname: r.Hostname,
-			ipaddr:   r.IPAddr,
-			extaddr:  r.ExtAddr,
-			services: make(map[string]ServiceInfo),
-			wants:    make(map[string]bool),
-		}
-		a.machines[r.Machine] = m
+	m := a.machine(r.Machine, r.Hostname, r.IPAddr, r.ExtAddr)
+	if m.ipaddr == "" {
+		m.ipaddr = r.IPAddr
 	}
 	for _, s := range r.HostServices {
 		m.wants[s] = true
@@ -280,25 +439,9 @@ func (a *Aggregator) Add(r Reply, now time.Time) bool {
 	if _, dup := m.services[r.Function]; dup {
 		return false
 	}
-	si := r.ServiceInfo
-	// Clients outside rollcall may leave the lists out; the inventory
-	// still shows them as lists.
-	if si.Inputs == nil {
-		si.Inputs = []services.Interface{}
-	}
-	if si.Outputs == nil {
-		si.Outputs = []services.Interface{}
-	}
-	m.services[r.Function] = si
+	m.services[r.Function] = withLists(r.ServiceInfo)
 	a.lastReply = now
-	was := a.settled
-	a.settled = a.isSettled()
-	// The sweep completes with the reply that completes the expected set.
-	// With no one expected, every host heard is expected, so each new
-	// reply completes it anew.
-	if a.settled && (!was || !a.expecting()) {
-		a.settledAt = now
-	}
+	a.resettle(now)
 	return true
 }
 
@@ -306,7 +449,7 @@ func (a *Aggregator) Add(r Reply, now time.Time) bool {
 // every machine heard has answered with all its services, every expected
 // hostname has a machine, and there are at least ExpectCount machines.
 func (a *Aggregator) isSettled() bool {
-	if len(a.machines) == 0 || len(a.machines) < a.cfg.ExpectCount {
+	if a.waiting || len(a.machines) == 0 || len(a.machines) < a.cfg.ExpectCount {
 		return false
 	}
 	hosts := make(map[string]bool, len(a.machines))
@@ -371,6 +514,7 @@ func (a *Aggregator) Inventory(now time.Time) Inventory {
 			ExtAddr:  m.extaddr,
 			Status:   StatusOnline,
 			Conflict: len(byName[m.hostname]) > 1,
+			Version:  m.version,
 			Services: make([]ServiceInfo, 0, len(m.services)),
 		}
 		for _, s := range m.services {

@@ -125,7 +125,7 @@ func startSweep(t *testing.T, cfg SweepConfig, sendErr error) *sweepRun {
 		return sendErr
 	}
 	go func() {
-		inv, err := Sweep(ctx, cfg, send, r.replies)
+		inv, err := Sweep(ctx, cfg, SweepIO{Send: send, Replies: r.replies})
 		r.done <- sweepResult{inv, err}
 	}()
 	r.wait()
@@ -230,7 +230,7 @@ func TestSweep(t *testing.T) {
 				{7 * time.Millisecond, reply("b", machB, "ain", "ain", "gpio")},
 			},
 			wantAt: ms2d(0), wantHeard: [][]string{nil},
-			wantDone: 32 * time.Millisecond, wantMS: 7, complete: true, missing: []string{}, hostsCount: 2,
+			wantDone: 7 * time.Millisecond, wantMS: 7, complete: true, missing: []string{}, hostsCount: 2,
 		},
 		{
 			name:    "missing host: retransmit on the schedule, then time out",
@@ -252,7 +252,7 @@ func TestSweep(t *testing.T) {
 				{26 * time.Millisecond, reply("a", machA, "ain", "ain", "gpio")},
 			},
 			wantAt: ms2d(0, 20), wantHeard: [][]string{nil, nil},
-			wantDone: 51 * time.Millisecond, wantMS: 26, complete: true, missing: []string{}, hostsCount: 1,
+			wantDone: 26 * time.Millisecond, wantMS: 26, complete: true, missing: []string{}, hostsCount: 1,
 		},
 		{
 			name: "nothing expected: 300ms quiet after the last reply",
@@ -283,7 +283,7 @@ func TestSweep(t *testing.T) {
 		},
 		{
 			name: "duplicates and other sweeps do not extend the quiet period",
-			cfg:  SweepConfig{Expected: []string{"a"}},
+			cfg:  SweepConfig{Expected: []string{"a"}, Quiet: 25 * time.Millisecond},
 			replies: []delivery{
 				{3 * time.Millisecond, reply("a", machA, "gpio", "gpio")},
 				{10 * time.Millisecond, reply("a", machA, "gpio", "gpio")},
@@ -370,14 +370,13 @@ func TestSweepEndsEarly(t *testing.T) {
 		}
 	})
 	t.Run("first probe fails", func(t *testing.T) {
-		_, err := Sweep(context.Background(), SweepConfig{ReplyTo: "s", Clock: newFakeClock()},
-			func(Probe) error { return errors.New("network down") }, nil)
+		_, err := Sweep(context.Background(), SweepConfig{ReplyTo: "s", Clock: newFakeClock()}, SweepIO{Send: func(Probe) error { return errors.New("network down") }, Replies: nil})
 		if err == nil || !strings.Contains(err.Error(), "network down") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("bad replyto", func(t *testing.T) {
-		_, err := Sweep(context.Background(), SweepConfig{ReplyTo: "a/b"}, func(Probe) error { return nil }, nil)
+		_, err := Sweep(context.Background(), SweepConfig{ReplyTo: "a/b"}, SweepIO{Send: func(Probe) error { return nil }, Replies: nil})
 		var fe *FieldError
 		if !errors.As(err, &fe) || fe.Field != "replyto" {
 			t.Errorf("err = %v", err)

@@ -77,6 +77,10 @@ type Description struct {
 	// Health is "ok", or "error" with Error saying why.
 	Health string `json:"health,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// External marks a service that is a program of its own, not part of
+	// the agent: it keeps its description retained on
+	// <host>/<service>/description and answers sweeps itself.
+	External bool `json:"external,omitempty"`
 	// State is the service's own detail (its configuration, halted flag,
 	// payload schemas), documented by each service. It is marshalled only
 	// when the description is published, never for a sweep reply.

@@ -8,8 +8,8 @@ import (
 // Reserved reports whether rollcall uses topic for state or requests, so
 // that no payload or probe may make a host publish there:
 //
-//	+/status  +/description  +/get
-//	+/+/setup  +/+/control  +/+/result
+//	+/status  +/description  +/services  +/get
+//	+/+/setup  +/+/control  +/+/result  +/+/description  +/+/status
 //	+/+/set/#  +/+/get/#  +/+/input/#  +/+/output/#
 //	rollcall/#
 //
@@ -26,13 +26,13 @@ func Reserved(topic string) bool {
 		return false
 	case 2:
 		switch lv[1] {
-		case "status", "description", "get":
+		case "status", "description", "services", "get":
 			return true
 		}
 		return false
 	}
 	switch lv[2] {
-	case "setup", "control", "result":
+	case "setup", "control", "result", "description", "status":
 		return len(lv) == 3
 	case "set", "get", "input", "output":
 		return true

@@ -126,7 +126,7 @@ func FromSweep(r discovery.Inventory) Inventory {
 			svcs = []Service{}
 		}
 		inv.Hosts = append(inv.Hosts, Host{Host: h.Hostname, Machine: h.Machine, Status: h.Status, IPAddr: h.IPAddr,
-			ExtAddr: h.ExtAddr, Conflict: h.Conflict, Services: svcs, MissingServices: h.MissingServices})
+			ExtAddr: h.ExtAddr, Version: h.Version, Conflict: h.Conflict, Services: svcs, MissingServices: h.MissingServices})
 	}
 	for _, c := range r.Conflicts {
 		inv.Conflicts = append(inv.Conflicts, Conflict{Host: c.Hostname, Machines: c.Machines, IPAddrs: c.IPAddrs})

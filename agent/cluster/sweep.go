@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"slices"
@@ -29,10 +30,22 @@ type SweepOptions struct {
 	JitterMS  int
 	// NoRetained skips reading the retained inventory for expected hosts.
 	NoRetained bool
+	// NoAck sends probes that ask for no UDP acknowledgement, so that only
+	// MQTT replies count, as before acknowledgements existed.
+	NoAck bool
+	// OnResult, when set, is given the result before it is published,
+	// retained, on the inventory topic: a command prints it first.
+	OnResult func(Inventory)
 }
 
-// Sweep broadcasts a probe and gathers the cluster's answers. The result
-// is also published, retained, on the inventory topic.
+// Sweep broadcasts a probe and gathers the cluster's answers: the
+// monitors' UDP acknowledgements, read against the hosts' retained
+// summaries, and the services' MQTT replies. The result is also published,
+// retained, on the inventory topic.
+//
+// It reads the retained status and summary of every host while the first
+// probes are in flight, not before: on a lossy link that read can take a
+// TCP retransmission, and the probes need not wait for it.
 func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger) (Inventory, error) {
 	s, err := connect(ctx, cfg, "sweep", log)
 	if err != nil {
@@ -40,12 +53,16 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 	}
 	defer s.Close("", nil)
 
-	var idb [4]byte
+	var idb [8]byte
 	_, _ = rand.Read(idb[:])
-	id := int64(binary.BigEndian.Uint32(idb[:]) >> 1)
+	id := int64(binary.BigEndian.Uint32(idb[:4]) >> 1)
+	token := ""
+	if !opts.NoAck {
+		token = hex.EncodeToString(idb[4:])
+	}
 
-	// done ends the reply handler's wait once the sweep is over, so that
-	// a late reply never blocks the session's handler goroutine.
+	// done ends the handlers' waits once the sweep is over, so that a
+	// late message never blocks the session's handler goroutine.
 	done := make(chan struct{})
 	defer close(done)
 	replies := make(chan discovery.Reply, 1024)
@@ -63,13 +80,11 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		return Inventory{}, err
 	}
 
-	expected := slices.Clone(opts.Hosts)
+	summaries := make(chan discovery.Summary, 1024)
+	var expected chan []string
 	if !opts.NoRetained {
-		known, err := readKnown(s, cfg.Discovery.InventoryTopic)
-		if err != nil {
-			return Inventory{}, err
-		}
-		expected = append(expected, known...)
+		expected = make(chan []string, 1)
+		go readRetained(s, cfg.Discovery.InventoryTopic, summaries, expected, done, log)
 	}
 
 	bc, err := discovery.NewBroadcaster(discovery.BroadcastConfig{
@@ -83,21 +98,33 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		return Inventory{}, err
 	}
 	defer bc.Close()
+	var acks chan discovery.AckFrom
+	if token != "" {
+		acks = make(chan discovery.AckFrom, 1024)
+		actx, stop := context.WithCancel(ctx)
+		defer stop()
+		go bc.ReadAcks(actx, id, token, acks)
+	}
 
 	res, err := discovery.Sweep(ctx, discovery.SweepConfig{
 		ReplyTo:     cfg.Name,
 		Topic:       cfg.Discovery.ReplyTopic,
 		ID:          id,
-		Expected:    dedupe(expected),
+		Expected:    opts.Hosts,
 		ExpectCount: opts.Expect,
+		ExpectLater: !opts.NoRetained,
 		Timeout:     opts.Timeout,
 		Quiet:       opts.Quiet,
 		MaxProbes:   opts.MaxProbes,
 		JitterMS:    opts.JitterMS,
-	}, bc.Send, replies)
+		AckToken:    token,
+	}, discovery.SweepIO{Send: bc.Send, Replies: replies, Acks: acks, Summaries: summaries, Expected: expected})
 	inv := FromSweep(res)
 	if err != nil {
 		return inv, err
+	}
+	if opts.OnResult != nil {
+		opts.OnResult(inv)
 	}
 	if b, err := json.Marshal(inv); err == nil {
 		if err := s.PublishWait(cfg.Discovery.InventoryTopic, 1, true, b, 2*time.Second); err != nil {
@@ -114,41 +141,68 @@ func keyBytes(k string) []byte {
 	return []byte(k)
 }
 
-func dedupe(xs []string) []string {
-	xs = slices.DeleteFunc(slices.Clone(xs), func(x string) bool { return x == "" })
-	slices.Sort(xs)
-	return slices.Compact(xs)
-}
-
-// readKnown returns the hosts the retained inventory lists as online:
-// those whose <host>/status says online, and those the last sweep found
-// (so that a host that died since is named missing, once).
-func readKnown(s *session.Session, inventoryTopic string) ([]string, error) {
+// readRetained subscribes to every host's status and summary and to the
+// last sweep's result. Summaries go to summaries, now and as they change;
+// once the broker has delivered what it keeps, the hosts that are online
+// (by their status, or by the last sweep, so that a host that died since
+// is named missing once) go to expected.
+func readRetained(s *session.Session, inventoryTopic string, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, log *slog.Logger) {
 	var (
 		mu     sync.Mutex
 		online []string
+		sent   bool
+		mark   = syncTopic()
 	)
-	err := subscribeRetained(s, []string{"+/status", inventoryTopic}, 2*time.Second, func(m services.Message) {
-		mu.Lock()
-		defer mu.Unlock()
-		if m.Topic == inventoryTopic {
+	err := s.SubscribeAll([]string{"+/status", "+/services", inventoryTopic, mark}, func(m services.Message) {
+		host, kind, _ := strings.Cut(m.Topic, "/")
+		switch {
+		case m.Topic == mark:
+			mu.Lock()
+			names := slices.Clone(online)
+			first := !sent
+			sent = true
+			mu.Unlock()
+			if first {
+				expected <- names // buffered, read once
+			}
+		case kind == "services":
+			sm, err := discovery.ParseSummary(m.Payload)
+			if err != nil || sm.Host != host {
+				return
+			}
+			select {
+			case summaries <- sm:
+			case <-done:
+			}
+		case m.Topic == inventoryTopic:
 			var last Inventory
 			if json.Unmarshal(m.Payload, &last) == nil && last.Schema == Schema {
+				mu.Lock()
 				for _, h := range last.Hosts {
 					if h.Status == StatusOnline {
 						online = append(online, h.Host)
 					}
 				}
+				mu.Unlock()
 			}
-		} else if string(m.Payload) == "online" {
-			host, _, _ := strings.Cut(m.Topic, "/")
+		case kind == "status" && string(m.Payload) == "online":
+			mu.Lock()
 			online = append(online, host)
+			mu.Unlock()
 		}
 	})
-	if err != nil {
-		return nil, err
+	if err == nil {
+		// The broker has taken the subscription: the marker arrives after
+		// the retained messages.
+		err = s.Publish(mark, 1, false, []byte{})
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return slices.Clone(online), nil
+	if err != nil {
+		log.Warn("cannot read the retained hosts; waiting only for those named", "err", err)
+		mu.Lock()
+		if !sent {
+			sent = true
+			expected <- nil
+		}
+		mu.Unlock()
+	}
 }

@@ -6,6 +6,9 @@
 package session
 
 import (
+	"net"
+	"syscall"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -166,6 +171,7 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			s.log.Debug("mqtt reconnecting", "broker", cfg.Config.Broker)
 		})
+	o.SetDialer(dialer(cfg.Config.Keepalive))
 	if cfg.Config.Username != "" {
 		o.SetUsername(cfg.Config.Username)
 		o.SetPassword(cfg.Config.Password)
@@ -182,6 +188,30 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 	}
 	s.client = paho.NewClient(o)
 	return s, nil
+}
+
+// dialer makes the session's connections notice a dead peer in seconds,
+// not minutes: TCP keepalive probes on an idle connection, and a user
+// timeout on one with data unacknowledged (a broker that vanished, a
+// Wi-Fi link that went away), after which the session reconnects.
+func dialer(keepalive time.Duration) *net.Dialer {
+	timeout := min(max(keepalive, 5*time.Second), 20*time.Second)
+	return &net.Dialer{
+		Timeout: 5 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{
+			Enable:   true,
+			Idle:     timeout,
+			Interval: timeout / 4,
+			Count:    4,
+		},
+		Control: func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(timeout.Milliseconds()))
+			})
+			return errors.Join(err, serr)
+		},
+	}
 }
 
 // Connect starts connecting. With wait > 0 it waits that long for the first

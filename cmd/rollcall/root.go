@@ -142,24 +142,35 @@ func newSweepCmd() *cobra.Command {
 		Short: "Find every host and service of the cluster",
 		Long: `Broadcast a "who are you" probe and gather the answers into the cluster inventory.
 
-The sweep waits for every host the retained inventory lists as online, plus
-those named with --hosts or counted with --expect, then a short quiet period;
-it ends at --timeout otherwise. It exits 2 when an expected host is missing.`,
+The sweep ends as soon as every host the retained topics list as online,
+plus those named with --hosts, and at least --expect hosts in all, have
+answered with every service they list; at --timeout otherwise. Hosts answer
+twice: their monitor acknowledges the probe over UDP at once, and each
+service replies over MQTT; the acknowledgement and the host's retained
+summary are enough for its built-in services. It exits 2 when an expected
+host is missing or fewer than --expect hosts answered.`,
 		Args: cobra.NoArgs,
 		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
+			var printErr error
+			opts.OnResult = func(inv cluster.Inventory) {
+				if asJSON {
+					printErr = writeJSON(cmd.OutOrStdout(), inv)
+				} else {
+					inv.Table(cmd.OutOrStdout())
+				}
+			}
 			inv, err := cluster.Sweep(ctx, cfg.Client(), opts, newLogger(quiet(cfg.LogLevel)))
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if err := writeJSON(cmd.OutOrStdout(), inv); err != nil {
-					return err
-				}
-			} else {
-				inv.Table(cmd.OutOrStdout())
+			if printErr != nil {
+				return printErr
 			}
 			if len(inv.Missing) > 0 {
 				return exitError{code: 2, err: fmt.Errorf("sweep: %d expected host(s) missing: %s", len(inv.Missing), strings.Join(inv.Missing, ", "))}
+			}
+			if n := answered(inv); n < opts.Expect {
+				return exitError{code: 2, err: fmt.Errorf("sweep: expected at least %d hosts, %d answered", opts.Expect, n)}
 			}
 			return nil
 		}),
@@ -168,12 +179,24 @@ it ends at --timeout otherwise. It exits 2 when an expected host is missing.`,
 	f.IntVar(&opts.Expect, "expect", 0, "wait for at least this many hosts")
 	f.StringSliceVar(&opts.Hosts, "hosts", nil, "hosts that must answer (comma-separated)")
 	f.DurationVar(&opts.Timeout, "timeout", 3*time.Second, "give up waiting after this long")
-	f.DurationVar(&opts.Quiet, "quiet", 25*time.Millisecond, "quiet period after the last expected answer")
+	f.DurationVar(&opts.Quiet, "quiet", 0, "wait this long after the last expected answer for others")
+	f.BoolVar(&opts.NoAck, "no-ack", false, "count only MQTT replies, not the monitors' UDP acknowledgements")
 	f.IntVar(&opts.MaxProbes, "max-probes", 8, "most probes sent (retransmissions under one id)")
 	f.IntVar(&opts.JitterMS, "jitter", 0, "ask hosts to spread their answers over this many ms")
 	f.BoolVar(&opts.NoRetained, "no-retained", false, "do not expect the hosts the retained inventory lists as online")
 	f.BoolVar(&asJSON, "json", false, "print the inventory document as JSON")
 	return cmd
+}
+
+// answered counts the machines that answered a sweep.
+func answered(inv cluster.Inventory) int {
+	n := 0
+	for _, h := range inv.Hosts {
+		if h.Status == cluster.StatusOnline {
+			n++
+		}
+	}
+	return n
 }
 
 // quiet keeps a command's own log to warnings unless debug was asked for.
