@@ -48,10 +48,10 @@ type Host struct {
 	Status   string `json:"status"`
 	// Conflict is true when another machine answered with the same
 	// hostname. The two are never merged.
-	Conflict bool          `json:"conflict,omitempty"`
+	Conflict bool `json:"conflict,omitempty"`
 	// Version is the version of the host's description the sweep used,
 	// when it used its summary.
-	Version uint64 `json:"version,omitempty"`
+	Version  uint64        `json:"version,omitempty"`
 	Services []ServiceInfo `json:"services"`
 	// MissingServices lists services the host named in host_services
 	// that did not reply.
