@@ -67,6 +67,10 @@ type Agent struct {
 	// serving is true while the monitor reads probes.
 	serving atomic.Bool
 
+	// pubMu makes describing and publishing one step, so that of two
+	// publishes the later always carries the later version.
+	pubMu sync.Mutex
+
 	mu         sync.Mutex
 	externals  map[string]*external // services outside the agent, by name
 	version    uint64
@@ -431,6 +435,8 @@ func (a *Agent) describeServices() []services.Description {
 // publishDescription publishes the host's description and the summary of
 // it that sweeps read, both retained.
 func (a *Agent) publishDescription() {
+	a.pubMu.Lock()
+	defer a.pubMu.Unlock()
 	d := a.Describe()
 	b, err := json.Marshal(d)
 	if err != nil {
