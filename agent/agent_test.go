@@ -184,7 +184,13 @@ func mosquitto(t testing.TB) string {
 	l.Close()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n", addr.Port)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\nlog_type all\n", addr.Port)), 0o644)
+	t.Cleanup(func() {
+		if os.Getenv("ROLLCALL_DUMP_MOSQUITTO") != "" {
+			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
+			os.WriteFile(os.Getenv("ROLLCALL_DUMP_MOSQUITTO"), b, 0o644)
+		}
+	})
 	cmd := exec.Command(bin, "-c", conf)
 	logf, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -56,7 +56,7 @@ type Handler func(Message)
 // A Bus is a service's view of the host's MQTT session.
 type Bus interface {
 	Publisher
-	// Subscribe registers h for filter at QoS 1. The session renews every
+	// Subscribe registers h for filter. The session renews every
 	// subscription after a reconnect.
 	Subscribe(filter string, h Handler) error
 	// Changed tells the host that the service's description changed, so

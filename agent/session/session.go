@@ -288,8 +288,7 @@ func (s *Session) PublishWait(topic string, qos byte, retained bool, payload []b
 	return t.Error()
 }
 
-// Subscribe registers h for filter at QoS 1 and renews it after every
-// reconnect. A filter can be subscribed once.
+// Subscribe registers h for filter and renews it after every reconnect. A filter can be subscribed once.
 func (s *Session) Subscribe(filter string, h services.Handler) error {
 	return s.SubscribeAll([]string{filter}, h)
 }
@@ -298,7 +297,7 @@ func (s *Session) Subscribe(filter string, h services.Handler) error {
 // reach h one at a time in the order the broker sent them, whichever filter
 // they matched.
 func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
-	sub := &subscription{queue: make(chan services.Message, 256), h: h}
+	sub := &subscription{queue: make(chan services.Message, subscriptionQueue), h: h}
 	s.mu.Lock()
 	for _, f := range filters {
 		if _, dup := s.subs[f]; dup {
@@ -349,9 +348,14 @@ func (s *Session) Resubscribe(filter string) error {
 // client's later subscriptions once it holds a filter that starts with
 // '+', unless they came in the same packet (seen here; mosquitto is fine).
 func (s *Session) subscribe(sub *subscription, filters []string) error {
+	// QoS 0: the session is clean, so a message the broker holds for it
+	// at QoS 1 dies with the connection just the same; QoS 1 would only add
+	// the broker's in-flight window (20 on mosquitto) and its per-client
+	// queue limit (1,000), which drop requests under a flood instead of
+	// letting the service answer them busy.
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
-		m[f] = 1
+		m[f] = 0
 	}
 	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
 	if !t.WaitTimeout(10 * time.Second) {
@@ -402,3 +406,9 @@ func (t TLS) config() (*tls.Config, error) {
 	}
 	return tc, nil
 }
+
+// subscriptionQueue is how many messages of one subscription wait for its
+// handler. paho's reader blocks once a queue is full, holding up every
+// other subscription behind it: a flood of setups must not keep an estop
+// on the control topic from its handler.
+const subscriptionQueue = 4096

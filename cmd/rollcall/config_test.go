@@ -133,3 +133,78 @@ gpio:
 		t.Error("a missing --config file should fail")
 	}
 }
+
+// TestConfigStrict: the file is read as strictly as a setup payload:
+// nothing is coerced, key names are exact, every problem is reported, and
+// an explicit value that is invalid is an error, never a default.
+func TestConfigStrict(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		file    string
+		args    []string
+		env     map[string]string
+		key     string // named in the error
+		message string // in the error
+	}{
+		{name: "float pin", file: "gpio:\n  output:\n    - {name: a, pin: 4.7}\n", key: "gpio.output[0].pin", message: "integer, not 4.7"},
+		{name: "bool pin", file: "gpio:\n  output:\n    - {name: a, pin: true}\n", key: "gpio.output[0].pin", message: "integer, not true"},
+		{name: "map for a list", file: "gpio:\n  output: {name: a, pin: 5}\n", key: "gpio.output", message: "list"},
+		{name: "key in the wrong case", file: "Host: pi1\n", key: "Host", message: "unknown field"},
+		{name: "host and Host", file: "host: pi1\nHost: pi2\n", key: "Host", message: "unknown field"},
+		{name: "port overflow", file: "discovery: {port: 99999999999999999999}\n", key: "discovery.port", message: "out of range"},
+		{name: "port too big", file: "discovery: {port: 70000}\n", key: "discovery.port", message: "not a UDP port"},
+		{name: "explicit empty state dir", file: "state_dir: \"\"\n", key: "state_dir", message: "must not be empty"},
+		{name: "explicit port 0", file: "discovery: {port: 0}\n", key: "discovery.port", message: "not a UDP port"},
+		{name: "flag --state-dir empty", args: []string{"--state-dir="}, key: "state_dir", message: "must not be empty"},
+		{name: "flag --port 0", args: []string{"--port", "0"}, key: "discovery.port", message: "not a UDP port"},
+		{name: "env port not a number", env: map[string]string{"ROLLCALL_DISCOVERY_PORT": "4747.5"}, key: "discovery.port", message: "ROLLCALL_DISCOVERY_PORT"},
+		{name: "env bool", env: map[string]string{"ROLLCALL_SIM": "yes please"}, key: "sim", message: "true or false"},
+		{name: "keepalive as a number", file: "mqtt: {keepalive: 30}\n", key: "mqtt.keepalive", message: "duration"},
+		{name: "null for a string", file: "mqtt: {broker: null}\n", key: "mqtt.broker", message: "string, not null"},
+		{name: "YAML alias bomb", file: "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n", message: "aliases expand"},
+		{name: "unknown service", file: "relays:\n  - x\n", key: "relays", message: "services: gpio"},
+		{name: "a service listed that does not exist", file: "services: [gpio, lasers]\n", key: "services[1]", message: "lasers"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"--config", write(strings.ReplaceAll(tc.name, " ", "_")+".yaml", tc.file)}, args...)
+			} else {
+				args = append([]string{"--config", write("empty.yaml", "# nothing\n")}, args...)
+			}
+			_, err := load(t, args...)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if tc.key != "" && !strings.Contains(err.Error(), "\n  "+tc.key+":") {
+				t.Errorf("error does not name %s:\n%v", tc.key, err)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Errorf("error does not say %q:\n%v", tc.message, err)
+			}
+		})
+	}
+	// Every problem of a file is reported, not the first only.
+	_, err := load(t, "--config", write("many.yaml", "host: \"a/b\"\nlog_level: loud\ndiscovery: {port: 0, reply_topic: x/status}\ngpio:\n  output:\n    - {name: a, pin: 28}\n    - {name: b, pin: 2.5}\n"))
+	if err == nil || strings.Count(err.Error(), "\n  ") < 5 {
+		t.Errorf("want five problems, got:\n%v", err)
+	}
+	// A broker given by flag or environment turns off the file's embedded
+	// broker: on a Pi already running mosquitto, :1883 is taken.
+	cfg, err := load(t, "--config", write("embedded.yaml", "mqtt: {embedded_broker: \":1883\"}\n"), "--broker", "tcp://10.0.0.2:1883")
+	if err != nil || cfg.MQTT.EmbeddedBroker != "" || cfg.MQTT.Broker != "tcp://10.0.0.2:1883" {
+		t.Errorf("--broker left the embedded broker on: %+v %v", cfg.MQTT, err)
+	}
+}
