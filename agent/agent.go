@@ -268,8 +268,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
 	defer func() {
+		cancel()
 		if werr := g.Wait(); err == nil && !errors.Is(werr, context.Canceled) {
 			err = werr
 		}
@@ -302,8 +304,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return mon.Serve(gctx, sess)
 	})
 	a.log.Info("agent running", "machine", a.machine, "broker", a.BrokerURL(), "udp", mon.LocalAddr().String(), "services", len(a.services))
-	<-gctx.Done()
-	return nil
+	select {
+	case <-gctx.Done():
+		return nil
+	case err := <-sess.Fatal():
+		return err
+	}
 }
 
 // onConnect republishes the retained state after every (re)connect: a

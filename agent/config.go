@@ -53,6 +53,9 @@ type Config struct {
 const (
 	DefaultStateDir  = "/var/lib/rollcall"
 	DefaultKeepalive = 30 * time.Second
+	// DefaultMaxAuthFailures is how many refusals of its credentials an
+	// agent takes before it exits.
+	DefaultMaxAuthFailures = 3
 )
 
 // DefaultConfig returns the configuration with every default filled in,
@@ -64,7 +67,7 @@ func DefaultConfig() Config {
 		StateDir:  DefaultStateDir,
 		LogLevel:  "info",
 		Sysfs:     "/sys",
-		MQTT:      session.Config{Keepalive: DefaultKeepalive},
+		MQTT:      session.Config{Keepalive: DefaultKeepalive, ConnectTimeout: session.DefaultConnectTimeout, MaxAuthFailures: DefaultMaxAuthFailures},
 		Discovery: discovery.DefaultConfig(),
 		Blocks:    map[string]any{},
 	}
@@ -165,6 +168,12 @@ func checkMQTT(m session.Config) services.Errors {
 	}
 	if m.Keepalive < time.Second {
 		bad("keepalive", "%v is under one second", m.Keepalive)
+	}
+	if m.ConnectTimeout < 100*time.Millisecond || m.ConnectTimeout > time.Minute {
+		bad("connect_timeout", "%v is not between 100ms and 1m", m.ConnectTimeout)
+	}
+	if m.MaxAuthFailures < 0 {
+		bad("max_auth_failures", "must not be negative (0 never gives up)")
 	}
 	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
 		bad("tls", "cert and key go together")

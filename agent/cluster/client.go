@@ -33,9 +33,6 @@ type Config struct {
 	Discovery discovery.Config
 }
 
-// connectTimeout bounds the first connection of a command.
-const connectTimeout = 5 * time.Second
-
 // connect opens a short-lived session for a command run from a host.
 func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*session.Session, error) {
 	var b [4]byte
@@ -45,9 +42,13 @@ func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*s
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Connect(ctx, connectTimeout); err != nil {
+	wait := cfg.MQTT.ConnectTimeout
+	if wait <= 0 {
+		wait = session.DefaultConnectTimeout
+	}
+	if err := s.Connect(ctx, wait); err != nil {
 		s.Close("", nil)
-		return nil, fmt.Errorf("%s: broker %s: %w", role, cfg.MQTT.URL(), err)
+		return nil, fmt.Errorf("%s: %w", role, err)
 	}
 	return s, nil
 }

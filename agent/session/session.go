@@ -9,7 +9,6 @@ import (
 	"net"
 	"syscall"
 
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -39,12 +38,23 @@ type Config struct {
 	Broker string `json:"broker"`
 	// EmbeddedBroker, when set, starts the embedded broker on this address
 	// even when Broker is set, so one agent can serve a small cluster.
-	EmbeddedBroker string        `json:"embedded_broker"`
-	ClientID       string        `json:"client_id"`
-	Username       string        `json:"username"`
-	Password       string        `json:"password"`
-	Keepalive      time.Duration `json:"keepalive"`
-	TLS            TLS           `json:"tls"`
+	EmbeddedBroker string `json:"embedded_broker"`
+	// EmbeddedInsecure lets the embedded broker listen beyond loopback
+	// without credentials: anyone on the network could then drive the
+	// pins.
+	EmbeddedInsecure bool          `json:"embedded_insecure"`
+	ClientID         string        `json:"client_id"`
+	Username         string        `json:"username"`
+	Password         string        `json:"password"`
+	Keepalive        time.Duration `json:"keepalive"`
+	// ConnectTimeout bounds one connection attempt, and how long a command
+	// (sweep, inventory, set...) waits for its first connection.
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// MaxAuthFailures makes the agent give up (and exit non-zero) once the
+	// broker has refused its credentials that many times in a row:
+	// retrying a wrong password never helps. 0 never gives up.
+	MaxAuthFailures int `json:"max_auth_failures"`
+	TLS             TLS `json:"tls"`
 }
 
 // TLS is the broker connection's TLS: a CA to trust and an optional client
@@ -55,6 +65,10 @@ type TLS struct {
 	Key      string `json:"key"`
 	Insecure bool   `json:"insecure"`
 }
+
+// DefaultConnectTimeout bounds a connection attempt when
+// Config.ConnectTimeout is not set.
+const DefaultConnectTimeout = 3 * time.Second
 
 // DefaultEmbeddedBroker is where the embedded broker listens when no
 // broker is configured.
@@ -107,6 +121,19 @@ type Session struct {
 	// progress is when the session last showed it is alive (unix ns): a
 	// connection made, lost or attempted; see Progress.
 	progress atomic.Int64
+
+	brokers       string
+	maxAuth       int
+	attemptBroker atomic.Value // string: the broker of the attempt under way
+	attemptFailed atomic.Bool  // that attempt failed to reach it
+	lastFailure   atomic.Pointer[ConnectError]
+	failures      atomic.Int64
+	authFailures  atomic.Int64
+	failure       chan *ConnectError // the latest failure, for Connect
+	fatal         chan error
+	fatalOnce     sync.Once
+	warnMu        sync.Mutex
+	warned        time.Time
 }
 
 type subscription struct {
@@ -140,7 +167,12 @@ type Options struct {
 
 // New builds a session; Connect starts it.
 func New(cfg Options, log *slog.Logger) (*Session, error) {
-	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost}
+	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost,
+		brokers: cfg.Config.URL(), maxAuth: cfg.Config.MaxAuthFailures, failure: make(chan *ConnectError, 1), fatal: make(chan error, 1)}
+	timeout := cfg.Config.ConnectTimeout
+	if timeout <= 0 {
+		timeout = DefaultConnectTimeout
+	}
 	o := paho.NewClientOptions()
 	for _, u := range cfg.Config.Brokers() {
 		o.AddBroker(u)
@@ -153,7 +185,11 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(cfg.Config.Keepalive).
 		SetPingTimeout(cfg.Config.Keepalive/2 + time.Second).
-		SetConnectTimeout(5 * time.Second).
+		SetConnectTimeout(timeout).
+		// 3.1.1 only: paho would otherwise retry a refused connection as
+		// MQTT 3.1 and report that version's refusal instead of the cause.
+		SetProtocolVersion(4).
+		SetConnectionNotificationHandler(s.onNotification).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
 		SetOnConnectHandler(func(paho.Client) { s.connected() }).
@@ -171,7 +207,7 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			s.log.Debug("mqtt reconnecting", "broker", cfg.Config.Broker)
 		})
-	o.SetDialer(dialer(cfg.Config.Keepalive))
+	o.SetDialer(dialer(cfg.Config.Keepalive, timeout))
 	if cfg.Config.Username != "" {
 		o.SetUsername(cfg.Config.Username)
 		o.SetPassword(cfg.Config.Password)
@@ -194,10 +230,10 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 // not minutes: TCP keepalive probes on an idle connection, and a user
 // timeout on one with data unacknowledged (a broker that vanished, a
 // Wi-Fi link that went away), after which the session reconnects.
-func dialer(keepalive time.Duration) *net.Dialer {
+func dialer(keepalive, connect time.Duration) *net.Dialer {
 	timeout := min(max(keepalive, 5*time.Second), 20*time.Second)
 	return &net.Dialer{
-		Timeout: 5 * time.Second,
+		Timeout: connect,
 		KeepAliveConfig: net.KeepAliveConfig{
 			Enable:   true,
 			Idle:     timeout,
@@ -212,31 +248,6 @@ func dialer(keepalive time.Duration) *net.Dialer {
 			return errors.Join(err, serr)
 		},
 	}
-}
-
-// Connect starts connecting. With wait > 0 it waits that long for the first
-// connection and fails if there is none; otherwise it returns at once and the
-// session keeps trying in the background.
-func (s *Session) Connect(ctx context.Context, wait time.Duration) error {
-	t := s.client.Connect()
-	if wait <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for !s.client.IsConnectionOpen() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer.C:
-			if err := t.Error(); err != nil {
-				return fmt.Errorf("mqtt connect: %w", err)
-			}
-			return errors.New("mqtt connect: broker not reachable")
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // Connected reports whether the session is up now.

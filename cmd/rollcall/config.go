@@ -32,6 +32,12 @@ var flagKeys = map[string]string{
 	"broker":          "mqtt.broker",
 	"embedded-broker": "mqtt.embedded_broker",
 	"keepalive":       "mqtt.keepalive",
+	"connect-timeout": "mqtt.connect_timeout",
+	"username":        "mqtt.username",
+	"password-file":   "mqtt.password",
+	"tls-ca":          "mqtt.tls.ca",
+	"tls-cert":        "mqtt.tls.cert",
+	"tls-key":         "mqtt.tls.key",
 	"port":            "discovery.port",
 	"interface":       "discovery.interfaces",
 	"target":          "discovery.targets",
@@ -48,6 +54,12 @@ func addConfigFlags(cmd *cobra.Command) {
 	f.String("broker", "", "MQTT broker URL, e.g. tcp://10.0.0.2:1883 (default: the embedded broker); overrides the file's embedded broker")
 	f.String("embedded-broker", "", "start the embedded broker on this address, e.g. :1883")
 	f.Duration("keepalive", 0, "MQTT keepalive; the broker declares a silent agent offline after 1.5x this")
+	f.Duration("connect-timeout", 0, "how long to wait for the broker (default 3s)")
+	f.String("username", "", "MQTT username")
+	f.String("password-file", "", "file holding the MQTT password (or ROLLCALL_MQTT_PASSWORD; never on the command line)")
+	f.String("tls-ca", "", "CA certificate (PEM) the broker's certificate must chain to")
+	f.String("tls-cert", "", "client certificate (PEM) for brokers that ask for one")
+	f.String("tls-key", "", "the client certificate's key (PEM)")
 	f.Int("port", 0, "discovery UDP port (default 4747)")
 	f.StringSlice("interface", nil, "interfaces a sweep broadcasts on (default: every broadcast-capable one)")
 	f.StringSlice("target", nil, "extra addresses a sweep sends its probe to")
@@ -108,7 +120,16 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 			source = "--" + name
 		}
 		overridden[key] = true
-		if err := setKey(&cfg, key, v.Get(key)); err != nil {
+		val := v.Get(key)
+		if source == "--password-file" {
+			b, err := os.ReadFile(fmt.Sprint(val))
+			if err != nil {
+				errs = append(errs, services.Errorf(services.CodeInvalid, key, "%s: %v", source, err))
+				continue
+			}
+			val = strings.TrimRight(string(b), "\r\n")
+		}
+		if err := setKey(&cfg, key, val); err != nil {
 			errs = append(errs, services.Errorf(services.CodeInvalid, key, "%s: %v", source, err))
 		}
 	}

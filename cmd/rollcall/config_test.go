@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollcall/rollcall/agent"
-	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/services"
@@ -57,7 +56,7 @@ func TestConfigPi(t *testing.T) {
 	want.Host = "pizero2"
 	want.StateDir = "/var/lib/rollcall"
 	want.LogLevel = "info"
-	want.MQTT = session.Config{Broker: "tcp://10.0.0.2:1883", Keepalive: 30 * time.Second}
+	want.MQTT.Broker = "tcp://10.0.0.2:1883"
 	want.Discovery = discovery.Config{
 		Port: 4747, ReportTopic: "/udp/report", ReplyTopic: "/stat/data", ReplyPrefixes: []string{"/stat/"},
 		KeyID: "k1", ReplayWindow: 30 * time.Second, InventoryTopic: "rollcall/inventory",

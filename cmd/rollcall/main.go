@@ -1,34 +1,59 @@
 // Command rollcall runs a self-describing Raspberry Pi cluster: the agent on
-// every host, and the sweep and inventory commands that read the cluster
-// from any host.
+// every host, and the commands that read and drive the cluster from any
+// host.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/rollcall/rollcall/agent/session"
+)
+
+// Exit statuses, documented in the README.
+const (
+	exitOK         = 0
+	exitError      = 1  // anything else: a bad configuration file, an internal error
+	exitIncomplete = 2  // the cluster said no: hosts missing from a sweep, a request refused
+	exitBroker     = 3  // the broker cannot be reached, or refuses this client
+	exitUsage      = 64 // a command line that makes no sense (EX_USAGE)
+	exitSignal     = 130
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	err := newRootCmd().Execute()
+	code := exitCode(err)
+	if err != nil && code != exitSignal {
 		fmt.Fprintf(os.Stderr, "rollcall: %v\n", err)
-		os.Exit(exitCode(err))
 	}
+	os.Exit(code)
 }
 
-// exitError carries a process exit status other than 1.
-type exitError struct {
+// statusError carries a process exit status.
+type statusError struct {
 	code int
 	err  error
 }
 
-func (e exitError) Error() string { return e.err.Error() }
-func (e exitError) Unwrap() error { return e.err }
+func (e statusError) Error() string { return e.err.Error() }
+func (e statusError) Unwrap() error { return e.err }
+
+func usageError(err error) error { return statusError{exitUsage, err} }
 
 func exitCode(err error) int {
-	var e exitError
-	if errors.As(err, &e) {
-		return e.code
+	var se statusError
+	var ce *session.ConnectError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled) && interrupted():
+		return exitSignal
+	case errors.As(err, &se):
+		return se.code
+	case errors.As(err, &ce):
+		return exitBroker
 	}
-	return 1
+	return exitError
 }

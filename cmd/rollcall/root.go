@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,7 +30,25 @@ func newRootCmd() *cobra.Command {
 	}
 	addConfigFlags(root)
 	root.AddCommand(newAgentCmd(), newSweepCmd(), newInventoryCmd(), newDemoCmd(), newVersionCmd())
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
+	})
+	for _, c := range root.Commands() {
+		if c.Args != nil {
+			c.Args = usageArgs(c.Args)
+		}
+	}
 	return root
+}
+
+// usageArgs marks the errors of an argument check as usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return usageError(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
+		}
+		return nil
+	}
 }
 
 // withConfig makes a RunE that loads the configuration and calls fn with a
@@ -48,8 +67,24 @@ func withConfig(fn func(ctx context.Context, cmd *cobra.Command, cfg agent.Confi
 
 // signalContext ends on SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+			gotSignal.Store(true)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
 }
+
+// gotSignal is set once SIGINT or SIGTERM ended a command.
+var gotSignal atomic.Bool
+
+func interrupted() bool { return gotSignal.Load() }
 
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
@@ -167,10 +202,10 @@ host is missing or fewer than --expect hosts answered.`,
 				return printErr
 			}
 			if len(inv.Missing) > 0 {
-				return exitError{code: 2, err: fmt.Errorf("sweep: %d expected host(s) missing: %s", len(inv.Missing), strings.Join(inv.Missing, ", "))}
+				return statusError{exitIncomplete, fmt.Errorf("sweep: %d expected host(s) missing: %s", len(inv.Missing), strings.Join(inv.Missing, ", "))}
 			}
 			if n := answered(inv); n < opts.Expect {
-				return exitError{code: 2, err: fmt.Errorf("sweep: expected at least %d hosts, %d answered", opts.Expect, n)}
+				return statusError{exitIncomplete, fmt.Errorf("sweep: expected at least %d hosts, %d answered", opts.Expect, n)}
 			}
 			return nil
 		}),
@@ -199,12 +234,13 @@ func answered(inv cluster.Inventory) int {
 	return n
 }
 
-// quiet keeps a command's own log to warnings unless debug was asked for.
+// quiet keeps a command's own log to errors unless debug was asked for:
+// a command says what went wrong once, in its error.
 func quiet(level string) string {
 	if level == "debug" {
 		return level
 	}
-	return "warn"
+	return "error"
 }
 
 func newInventoryCmd() *cobra.Command {
