@@ -262,6 +262,10 @@ func TestRuntimeSetupPaths(t *testing.T) {
 	if !strings.Contains(saved, `"init": 1`) {
 		t.Fatalf("saved %s", saved)
 	}
+	// A payload with nothing but an id is a query, answered with its id.
+	if r := h.request("setup", `{"id":"q"}`); r.Status != "ok" || string(r.ID) != `"q"` || !strings.Contains(string(r.Data), `"pump"`) {
+		t.Fatalf("an id-only setup: %+v %s", r, r.Data)
+	}
 
 	tests := []struct {
 		name, payload string

@@ -29,7 +29,11 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	addConfigFlags(root)
-	root.AddCommand(newAgentCmd(), newSweepCmd(), newInventoryCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newAgentCmd(), newSweepCmd(), newInventoryCmd(), newDemoCmd(), newVersionCmd(),
+		newSetupCmd(), newSetCmd(), newGetCmd(),
+		newControlCmd("estop", "Emergency-stop every service of a host (or all): outputs to failsafe, requests refused until recover"),
+		newControlCmd("recover", "Lift an emergency stop from every service of a host (or all)"),
+		newWatchCmd(), newForgetCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
