@@ -404,6 +404,7 @@ func (a *Agent) Describe() services.HostDescription {
 	conflicts := slices.Clone(a.conflicts)
 	a.mu.Unlock()
 	return services.HostDescription{
+		Protocol:  discovery.Protocol,
 		Host:      a.cfg.Host,
 		Machine:   a.machine,
 		Version:   v,
@@ -449,7 +450,7 @@ func (a *Agent) publishDescription() {
 		a.log.Error("marshal description", "err", err)
 		return
 	}
-	sum := discovery.Summary{Host: d.Host, Machine: d.Machine, Version: d.Version, IPAddrs: d.IPAddrs, ExtAddr: d.ExtAddr,
+	sum := discovery.Summary{Protocol: discovery.Protocol, Host: d.Host, Machine: d.Machine, Version: d.Version, IPAddrs: d.IPAddrs, ExtAddr: d.ExtAddr,
 		Services: make([]discovery.ServiceInfo, len(d.Services))}
 	for i, sd := range d.Services {
 		sum.Services[i] = discovery.Info(sd)

@@ -75,7 +75,7 @@ func (c *testCluster) config(host string) Config {
 	cfg.StateDir = filepath.Join(c.dir, host)
 	cfg.Sim = true
 	cfg.Services = []string{"gpio"}
-	cfg.MQTT = session.Config{Broker: c.broker, Keepalive: 2 * time.Second}
+	cfg.MQTT.Broker, cfg.MQTT.Keepalive = c.broker, 2*time.Second
 	cfg.Discovery.Port = c.port
 	cfg.Discovery.Interfaces = []string{"lo"}
 	cfg.Blocks[gpio.Name] = &gpio.Config{
@@ -706,5 +706,43 @@ func TestExternalServiceListed(t *testing.T) {
 	inv = c.sweep(cluster.SweepOptions{Expect: 1, Timeout: 2 * time.Second})
 	if !inv.Sweep.Complete || len(inv.Hosts[0].Services) != 1 {
 		t.Errorf("sweep after the service died: %+v", inv.Hosts)
+	}
+}
+
+// TestForeignDevicesIgnored: on a broker shared with other systems, their
+// <name>/status and <name>/description are no rollcall hosts: a sweep does
+// not wait for them and the inventory does not list them.
+func TestForeignDevicesIgnored(t *testing.T) {
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	c.start(c.config("pi1"))
+	foreign := connectUser(t, b.URL(), userID("esphome"))
+	defer foreign.Disconnect(0)
+	for topic, payload := range map[string]string{
+		"kitchen-esp/status":      "online",
+		"mqtt-io/status":          "running",
+		"zigbee2mqtt/status":      "online",
+		"zigbee2mqtt/description": `{"name":"bridge","version":"1.40"}`,
+	} {
+		foreign.Publish(topic, 1, true, payload).Wait()
+	}
+	start := time.Now()
+	inv := c.sweep(cluster.SweepOptions{})
+	if !inv.Sweep.Complete || len(inv.Missing) != 0 || len(inv.Hosts) != 1 {
+		t.Errorf("sweep waited for foreign devices: complete %v, missing %v, hosts %d", inv.Sweep.Complete, inv.Missing, len(inv.Hosts))
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("sweep took %v", took)
+	}
+	ci, err := cluster.ReadInventory(context.Background(), c.sweepConfig(), testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range ci.Hosts {
+		names = append(names, h.Host)
+	}
+	if !slices.Equal(names, []string{"pi1"}) {
+		t.Errorf("inventory lists %v, want only pi1", names)
 	}
 }

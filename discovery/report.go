@@ -120,6 +120,9 @@ type ServiceInfo struct {
 // description a sweep needs, small enough for a sweep to read every
 // host's at its start. Version is the description's.
 type Summary struct {
+	// Protocol is Protocol: what makes a retained <name>/services a
+	// rollcall host's, on a broker other systems share.
+	Protocol string        `json:"protocol"`
 	Host     string        `json:"host"`
 	Machine  string        `json:"machine"`
 	Version  uint64        `json:"version"`
@@ -127,6 +130,9 @@ type Summary struct {
 	ExtAddr  string        `json:"extaddr,omitempty"`
 	Services []ServiceInfo `json:"services"`
 }
+
+// Protocol marks a rollcall host's retained summary and description.
+const Protocol = "rollcall/1"
 
 // SummaryTopic is where a host keeps its Summary, retained.
 func SummaryTopic(host string) string { return host + "/services" }
@@ -139,6 +145,9 @@ func ParseSummary(b []byte) (Summary, error) {
 	var s Summary
 	if err := unmarshal(b, &s); err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", err)
+	}
+	if s.Protocol != Protocol {
+		return Summary{}, fmt.Errorf("summary: %w", &FieldError{"protocol", fmt.Sprintf("%q, not %q: not a rollcall host", s.Protocol, Protocol)})
 	}
 	if err := checkName("host", s.Host); err != nil {
 		return Summary{}, fmt.Errorf("summary: %w", err)

@@ -106,7 +106,10 @@ type Interface struct {
 // HostDescription is a host's retained self-description on
 // <host>/description.
 type HostDescription struct {
-	Host    string `json:"host"`
+	// Protocol is "rollcall/1": what makes a retained <name>/description a
+	// rollcall host's, on a broker other systems share.
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
 	Machine string `json:"machine"`
 	// Version goes up on every change and across restarts.
 	Version  uint64   `json:"version"`

@@ -152,11 +152,11 @@ func ReadInventory(ctx context.Context, cfg Config, log *slog.Logger, watch func
 
 	var (
 		mu      sync.Mutex
-		r       = retained{status: map[string]string{}, descs: map[string]hostDesc{}}
+		r       = retained{status: map[string]string{}, descs: map[string]hostDesc{}, summary: map[string]bool{}}
 		changed = make(chan struct{}, 1)
 	)
 	invTopic := cfg.Discovery.InventoryTopic
-	filters := []string{"+/status", "+/description", invTopic}
+	filters := []string{"+/status", "+/description", "+/services", invTopic}
 	err = subscribeRetained(s, filters, 3*time.Second, func(m services.Message) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -204,9 +204,10 @@ func ReadInventory(ctx context.Context, cfg Config, log *slog.Logger, watch func
 
 // retained is what the broker keeps about the cluster.
 type retained struct {
-	status map[string]string
-	descs  map[string]hostDesc
-	last   *Inventory
+	status  map[string]string
+	descs   map[string]hostDesc
+	summary map[string]bool // hosts with a rollcall summary
+	last    *Inventory
 }
 
 // hostDesc is a host's retained description, or why it is unreadable.
@@ -225,6 +226,9 @@ func (r *retained) take(m services.Message, invTopic string) {
 		} else if json.Unmarshal(m.Payload, &inv) == nil && inv.Schema == Schema {
 			r.last = &inv
 		}
+	case kind == "services":
+		_, err := discovery.ParseSummary(m.Payload)
+		r.summary[host] = len(m.Payload) > 0 && err == nil
 	case kind == "status":
 		if len(m.Payload) == 0 {
 			delete(r.status, host)
@@ -237,23 +241,34 @@ func (r *retained) take(m services.Message, invTopic string) {
 			return
 		}
 		var d services.HostDescription
-		if err := json.Unmarshal(m.Payload, &d); err != nil {
+		switch err := json.Unmarshal(m.Payload, &d); {
+		case err != nil:
 			r.descs[host] = hostDesc{invalid: "not a description: " + err.Error()}
-		} else if d.Host != host {
+		case d.Protocol != discovery.Protocol:
+			r.descs[host] = hostDesc{invalid: fmt.Sprintf("protocol %q, not %q", d.Protocol, discovery.Protocol)}
+		case d.Host != host:
 			r.descs[host] = hostDesc{invalid: fmt.Sprintf("describes host %q", d.Host)}
-		} else {
+		default:
 			r.descs[host] = hostDesc{d: &d}
 		}
 	}
 }
 
+// inventory is the cluster the retained topics show. A name is a rollcall
+// host by its description or its summary: another system's <name>/status
+// on a shared broker is no host, and a description that does not parse is
+// shown as invalid only for a name rollcall's own summary vouches for.
 func (r *retained) inventory() Inventory {
 	names := map[string]bool{}
-	for h := range r.status {
-		names[h] = true
+	for h, hd := range r.descs {
+		if hd.d != nil {
+			names[h] = true
+		}
 	}
-	for h := range r.descs {
-		names[h] = true
+	for h, ok := range r.summary {
+		if ok {
+			names[h] = true
+		}
 	}
 	inv := Inventory{Schema: Schema, Source: SourceRetained, Hosts: []Host{}, Missing: []string{}, Conflicts: []Conflict{}}
 	if r.last != nil {
@@ -373,10 +388,11 @@ func (inv Inventory) Table(w io.Writer) {
 	}
 }
 
-// Clean escapes control characters (and invalid UTF-8) in s, so that text
-// from the network prints as itself.
+// Clean escapes control and formatting characters (and invalid UTF-8) in
+// s, so that text from the network prints as itself: no escape sequence,
+// no right-to-left override reaches the terminal.
 func Clean(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsGraphic(r) || r == unicode.ReplacementChar }) {
 		return s
 	}
 	q := strconv.QuoteToGraphic(s)

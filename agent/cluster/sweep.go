@@ -149,7 +149,8 @@ func keyBytes(k string) []byte {
 func readRetained(s *session.Session, inventoryTopic string, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, log *slog.Logger) {
 	var (
 		mu     sync.Mutex
-		online []string
+		online []string        // by status, or by the last sweep
+		hosts  = map[string]bool{} // with a rollcall summary
 		sent   bool
 		mark   = syncTopic()
 	)
@@ -158,7 +159,9 @@ func readRetained(s *session.Session, inventoryTopic string, summaries chan<- di
 		switch {
 		case m.Topic == mark:
 			mu.Lock()
-			names := slices.Clone(online)
+			// A name is a rollcall host only by its summary: another
+			// system's <name>/status on a shared broker is not waited for.
+			names := slices.DeleteFunc(slices.Clone(online), func(h string) bool { return !hosts[h] })
 			first := !sent
 			sent = true
 			mu.Unlock()
@@ -170,6 +173,9 @@ func readRetained(s *session.Session, inventoryTopic string, summaries chan<- di
 			if err != nil || sm.Host != host {
 				return
 			}
+			mu.Lock()
+			hosts[host] = true
+			mu.Unlock()
 			select {
 			case summaries <- sm:
 			case <-done:

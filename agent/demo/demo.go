@@ -67,7 +67,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *slog.Logger) err
 		c.StateDir = filepath.Join(dir, host)
 		c.Sim = true
 		c.LogLevel = "warn"
-		c.MQTT = session.Config{Broker: broker.URL(), Keepalive: 10 * time.Second}
+		c.MQTT.Broker, c.MQTT.Keepalive = broker.URL(), 10*time.Second
 		c.Discovery.Port = port
 		c.Discovery.Interfaces = []string{"lo"}
 		return c
