@@ -110,7 +110,7 @@ type HostDescription struct {
 	// rollcall host's, on a broker other systems share.
 	Protocol string `json:"protocol"`
 	Host     string `json:"host"`
-	Machine string `json:"machine"`
+	Machine  string `json:"machine"`
 	// Version goes up on every change and across restarts.
 	Version  uint64   `json:"version"`
 	Rollcall string   `json:"rollcall"`

@@ -60,12 +60,12 @@ func TestRetainedInventory(t *testing.T) {
 
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":           "plain",
-		"café ✓":          "café ✓",
-		"a\x1b[2Jb":       `a\x1b[2Jb`,
-		"bell\a":          `bell\a`,
-		"line\nbreak":     `line\nbreak`,
-		"bad \xff utf8":   `bad \xff utf8`,
+		"plain":            "plain",
+		"café ✓":           "café ✓",
+		"a\x1b[2Jb":        `a\x1b[2Jb`,
+		"bell\a":           `bell\a`,
+		"line\nbreak":      `line\nbreak`,
+		"bad \xff utf8":    `bad \xff utf8`,
 		"\u202eright2left": `\u202eright2left`,
 	} {
 		if got := Clean(in); got != want {

@@ -149,7 +149,7 @@ func keyBytes(k string) []byte {
 func readRetained(s *session.Session, inventoryTopic string, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, log *slog.Logger) {
 	var (
 		mu     sync.Mutex
-		online []string        // by status, or by the last sweep
+		online []string            // by status, or by the last sweep
 		hosts  = map[string]bool{} // with a rollcall summary
 		sent   bool
 		mark   = syncTopic()
