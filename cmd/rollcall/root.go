@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -312,8 +311,6 @@ func newDemoCmd() *cobra.Command {
 	return cmd
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+// writeJSON writes v as one line of JSON: --json output is a stream of
+// objects a line each, for jq and for scripts reading line by line.
+func writeJSON(w io.Writer, v any) error { return writeLine(w, v) }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // plainMosquitto runs a stock mosquitto (a listener, anonymous clients,
@@ -68,8 +70,9 @@ func TestVerbs(t *testing.T) {
 	config := filepath.Join(dir, "rollcall.yaml")
 	os.WriteFile(config, []byte(killConfig), 0o644)
 	common := []string{"--config", config, "--broker", broker}
+	agentPort := freePort(t, "udp")
 	agent := startProc(t, bin, append([]string{"agent", "--sim", "--host", "v1", "--state-dir", filepath.Join(dir, "state"),
-		"--port", fmt.Sprint(freePort(t, "udp"))}, common...)...)
+		"--port", fmt.Sprint(agentPort)}, common...)...)
 	w := watchHost(t, broker, "v1")
 	w.awaitGPIO(t)
 
@@ -139,6 +142,29 @@ func TestVerbs(t *testing.T) {
 	out, errs, code = run("", "estop")
 	expect("estop without a host", code, 64, out, errs, "a host or --all")
 
+	// Every --json output is one object a line, valid against the schemas
+	// under docs/schema.
+	for _, args := range [][]string{
+		{"setup", "v1", "gpio", "-", "--json"},
+		{"set", "v1", "gpio", "lamp", "1", "--json"},
+		{"set", "v1", "gpio", "lamp", "7", "--json"},
+		{"get", "v1", "gpio", "--json"},
+		{"estop", "v1", "--json"},
+		{"recover", "v1", "--json"},
+	} {
+		out, _, _ := run("", args...)
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			validateJSON(t, "result.json", line)
+		}
+	}
+	port := fmt.Sprint(agentPort)
+	out, errs, code = run("", "sweep", "--json", "--interface", "lo", "--port", port, "--expect", "1")
+	expect("sweep --json", code, 0, out, errs)
+	validateJSON(t, "inventory.json", out)
+	out, errs, code = run("", "inventory", "--json")
+	expect("inventory --json", code, 0, out, errs)
+	validateJSON(t, "inventory.json", out)
+
 	// watch prints the values as they change.
 	watch := exec.Command(bin, append([]string{"watch", "v1", "--json"}, common...)...)
 	wout := &syncBuffer{}
@@ -196,4 +222,28 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// validateJSON checks that doc is one line of JSON valid against
+// docs/schema/<schema>.
+func validateJSON(t *testing.T, schema, doc string) {
+	t.Helper()
+	doc = strings.TrimRight(doc, "\n")
+	if strings.Contains(doc, "\n") {
+		t.Errorf("--json printed more than one line:\n%s", doc)
+		return
+	}
+	c := jsonschema.NewCompiler()
+	sch, err := c.Compile("../../docs/schema/" + schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+	if err != nil {
+		t.Errorf("not JSON: %v\n%s", err, doc)
+		return
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Errorf("%s does not hold:\n%v\n%s", schema, err, doc)
+	}
 }
