@@ -98,7 +98,7 @@
 //
 // Each service answering a report publishes one reply on the report's
 // topic: the report's fields, then the service's description, then the
-// names of every built-in service of its host:
+// names of every service its host lists:
 //
 //	{"hostname":"pibot01", ... ,"machine":"...","v":1,
 //	 "function":"gpio","inputs":[...],"outputs":[...],
@@ -110,15 +110,21 @@
 //	control,setup,get,result
 //	               its topics.
 //	health         "ok", or "error" with error saying why.
-//	host_services  every built-in service of the host. The sweep counts a
-//	               host complete once each of them has replied. A client
-//	               outside rollcall may leave it out.
+//	external       true for a service outside the agent (below). A sweep
+//	               takes such a service's entry from its own reply, so
+//	               the reply says it.
+//	host_services  every service the host lists, those outside the agent
+//	               included. The sweep counts a host complete once each
+//	               of them has replied. A client outside rollcall may
+//	               leave it out.
 //
 // A sweep needs hostname, machine, function and id to count a reply. Any
 // MQTT client that subscribes to the report topic and publishes such a
-// reply, a Python script say, is aggregated exactly like a built-in
-// service. Replies are deduplicated on (machine, function), so answering
-// twice does no harm.
+// reply, a Python script say, is aggregated like a built-in service, but
+// a sweep waits only for the services its hosts list: a client that does
+// not announce itself (see Services outside the agent) is counted only if
+// its reply beats the last one the sweep waits for. Replies are
+// deduplicated on (machine, function), so answering twice does no harm.
 //
 // # Ack
 //
@@ -140,11 +146,36 @@
 //
 // A program that is a service of a host (a Python script, say) announces
 // itself with a retained <host>/<service>/description (a
-// services.Description) and keeps <host>/<service>/status "online",
-// retained, with "offline" as its MQTT will. While it is online the host
-// lists it in its description and summary, marked "external", and in the
-// host_services of its replies, so a sweep waits for its own reply (within
-// the timeout) and names it when it does not answer.
+// services.Description whose function is <service>) and keeps
+// <host>/<service>/status "online", retained, with "offline" as its MQTT
+// will. It publishes both again after every reconnect (a broker restarted
+// without persistence has forgotten them), and on a clean stop publishes
+// "offline" itself, since a clean disconnect cancels the will. While its
+// status is "online" and its description is readable, the host lists it
+// in its description and summary, marked "external", without the
+// description's state, and in the host_services of its replies, so a
+// sweep waits for its own reply (within the timeout) and names it when it
+// does not answer. Any other status, or an empty description, takes it off
+// the list; a description under the name of a built-in service of the
+// host is ignored.
+//
+// The program subscribes to the report topic, where the monitor publishes
+// each report for the clients outside the agent, and answers every report
+// whose hostname is its host, or whose machine is its host's when two
+// machines share the name, with one reply as above, "external": true
+// included. Until the sweep has heard every service of the host, each
+// retransmission of the probe brings the same report again; one reply per
+// report id is enough. Any client of the broker can publish on the report
+// topic, and a monitor never names as the reply topic one that rollcall
+// reserves (services.Reserved) or the report topic itself (see
+// CheckReplyTopic): a report that does is a forgery, and answering it would
+// overwrite a status or feed the program its own reply.
+//
+// Its requests under <host>/<service>/ follow the conventions of the
+// built-in services (see package services): setup, set/<name>, control,
+// get, results with the request's id on result, and retained values on
+// input/<name> and output/<name>; requests that arrive retained are
+// ignored. examples/python/display.py is such a program.
 //
 // # Loss and retransmission
 //
@@ -156,10 +187,10 @@
 // stay silent. A monitor answers each (replyto, id) once; a
 // retransmission that does not list it means its report or replies were
 // lost, and it answers again. A sweep completes when every expected host
-// (and at least ExpectCount hosts) answered with every service it listed,
-// and a short quiet period passed without a new reply; with no one
-// expected, when 300ms passed without a new reply; otherwise at the
-// timeout (3s).
+// (and at least ExpectCount hosts) answered with every service it listed
+// (and a quiet period passed without a new reply, when one is set: none
+// by default); with no one expected, when 300ms passed without a new
+// reply; otherwise at the timeout (3s).
 //
 // # Authentication
 //
