@@ -202,6 +202,7 @@ type machineState struct {
 	version                       uint64
 	services                      map[string]ServiceInfo
 	wants                         map[string]bool // union of host_services
+	external                      map[string]bool // services the summary marks external
 }
 
 // complete reports whether every service the machine listed has replied.
@@ -309,6 +310,11 @@ func (a *Aggregator) fromSummary(host string, now time.Time) {
 	for _, si := range s.Services {
 		m.wants[si.Function] = true
 		if si.External {
+			m.external[si.Function] = true
+			if r, ok := m.services[si.Function]; ok && !r.External {
+				r.External = true // its reply came first, without the mark
+				m.services[si.Function] = r
+			}
 			continue // it answers for itself
 		}
 		if _, dup := m.services[si.Function]; !dup {
@@ -332,6 +338,7 @@ func (a *Aggregator) machine(id, host, ipaddr, extaddr string) *machineState {
 			extaddr:  extaddr,
 			services: make(map[string]ServiceInfo),
 			wants:    make(map[string]bool),
+			external: make(map[string]bool),
 		}
 		a.machines[id] = m
 	}
@@ -439,7 +446,9 @@ func (a *Aggregator) Add(r Reply, now time.Time) bool {
 	if _, dup := m.services[r.Function]; dup {
 		return false
 	}
-	m.services[r.Function] = withLists(r.ServiceInfo)
+	si := withLists(r.ServiceInfo)
+	si.External = si.External || m.external[r.Function]
+	m.services[r.Function] = si
 	a.lastReply = now
 	a.resettle(now)
 	return true
