@@ -191,7 +191,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if addr == "" {
 			addr = session.DefaultEmbeddedBroker
 		}
-		b, err := broker.Start(addr, a.log)
+		b, err := broker.Start(addr, a.log, cfg.MQTT.EmbeddedUsers)
 		if err != nil {
 			return err
 		}

@@ -151,7 +151,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 
 func embeddedBroker(t testing.TB) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start("127.0.0.1:0", testLogger(t))
+	b, err := broker.Start("127.0.0.1:0", testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestStatusAndReconnect(t *testing.T) {
 
 	// The broker restarts with nothing retained.
 	b.Close()
-	b2, err := broker.Start(addr, testLogger(t))
+	b2, err := broker.Start(addr, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -163,6 +164,26 @@ func checkMQTT(m session.Config) services.Errors {
 				default:
 					bad("broker", "scheme %q of %q is not one of tcp, ssl, ws, wss", u.Scheme, b)
 				}
+			}
+		}
+	}
+	if addr := m.EmbeddedBroker; addr != "" || m.Broker == "" {
+		if addr == "" {
+			addr = session.DefaultEmbeddedBroker
+		}
+		host, _, err := net.SplitHostPort(addr)
+		ip := net.ParseIP(host)
+		switch {
+		case err != nil:
+			bad("embedded_broker", "%q is not host:port (%v)", addr, err)
+		case len(m.EmbeddedUsers) == 0 && !m.EmbeddedInsecure && (ip == nil || !ip.IsLoopback()):
+			bad("embedded_broker", "%q listens beyond loopback with no users: anyone on the network could drive the pins; set mqtt.embedded_users (and mqtt.username and mqtt.password for this agent), or mqtt.embedded_insecure: true on a network you trust", addr)
+		case len(m.EmbeddedUsers) > 0 && m.Broker == "" && (m.Username == "" || m.EmbeddedUsers[m.Username] != m.Password):
+			bad("username", "the agent connects to its own embedded broker as mqtt.username with mqtt.password, which must be one of mqtt.embedded_users")
+		}
+		for u, p := range m.EmbeddedUsers {
+			if u == "" || len(p) < 8 {
+				bad("embedded_users."+u, "a user needs a name and a password of at least 8 characters")
 			}
 		}
 	}

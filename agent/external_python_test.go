@@ -523,7 +523,7 @@ func TestExternalPythonReconnect(t *testing.T) {
 	}
 
 	b.Close()
-	b2, err := broker.Start(addr, testLogger(t))
+	b2, err := broker.Start(addr, testLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -725,7 +725,7 @@ func TestGPIORetainedValues(t *testing.T) {
 		u, c := gpioCluster(t, b.URL())
 		u.set("pump_drive", "1")
 		b.Close()
-		b2, err := broker.Start(addr, testLogger(t))
+		b2, err := broker.Start(addr, testLogger(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,8 +25,11 @@ type Broker struct {
 }
 
 // Start listens on addr ("127.0.0.1:1883", ":0" for any free port) and
-// serves until Close.
-func Start(addr string, log *slog.Logger) (*Broker, error) {
+// serves until Close. With users (name → password), only they may
+// connect; without, anyone who can reach the port may, like mosquitto's
+// allow_anonymous: the agent's configuration refuses that beyond loopback
+// unless told it is insecure.
+func Start(addr string, log *slog.Logger, users map[string]string) (*Broker, error) {
 	// Listen ourselves so ":0" works and the bound address is known.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -36,11 +39,19 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	// keepalive; only its errors are worth an operator's attention.
 	blog := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelError}).With("component", "broker")
 	srv := mqtt.New(&mqtt.Options{Logger: blog})
-	// Anyone who can reach the port may connect, like mosquitto's
-	// allow_anonymous; bind it to loopback or a trusted LAN.
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	var err2 error
+	if len(users) == 0 {
+		err2 = srv.AddHook(new(auth.AllowHook), nil)
+	} else {
+		ledger := &auth.Ledger{Users: auth.Users{}}
+		for name, pw := range users {
+			ledger.Users[name] = auth.UserRule{Username: auth.RString(name), Password: auth.RString(pw)}
+		}
+		err2 = srv.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger})
+	}
+	if err2 != nil {
 		ln.Close()
-		return nil, fmt.Errorf("embedded broker: %w", err)
+		return nil, fmt.Errorf("embedded broker: %w", err2)
 	}
 	tcp := listeners.NewNet("rollcall", ln)
 	if err := srv.AddListener(tcp); err != nil {

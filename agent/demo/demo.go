@@ -50,7 +50,7 @@ func Run(ctx context.Context, opts Options, out io.Writer, log *slog.Logger) err
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	broker, err := broker.Start("127.0.0.1:0", log)
+	broker, err := broker.Start("127.0.0.1:0", log, nil)
 	if err != nil {
 		return err
 	}

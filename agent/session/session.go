@@ -39,6 +39,11 @@ type Config struct {
 	// EmbeddedBroker, when set, starts the embedded broker on this address
 	// even when Broker is set, so one agent can serve a small cluster.
 	EmbeddedBroker string `json:"embedded_broker"`
+	// EmbeddedUsers are the users (name: password) the embedded broker
+	// lets in; none lets anyone in, which is refused beyond loopback
+	// unless EmbeddedInsecure is set. The agent itself connects as
+	// Username with Password, which must be one of them.
+	EmbeddedUsers map[string]string `json:"embedded_users"`
 	// EmbeddedInsecure lets the embedded broker listen beyond loopback
 	// without credentials: anyone on the network could then drive the
 	// pins.

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 func TestRetainedFlagAndCloseTwice(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	b, err := broker.Start("127.0.0.1:0", log)
+	b, err := broker.Start("127.0.0.1:0", log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,4 +71,38 @@ func TestRetainedFlagAndCloseTwice(t *testing.T) {
 	sub.Close("", nil)
 	sub.Close("", nil) // a second Close is harmless
 	pub.Close("", nil)
+}
+
+func TestEmbeddedBrokerUsers(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Start("127.0.0.1:0", log, map[string]string{"pi": "0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, tc := range []struct {
+		name, user, pass string
+		ok               bool
+	}{
+		{"anonymous", "", "", false},
+		{"wrong password", "pi", "guess", false},
+		{"unknown user", "mallory", "0123456789", false},
+		{"right", "pi", "0123456789", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := session.New(session.Options{Config: session.Config{Broker: b.URL(), Keepalive: 5 * time.Second, Username: tc.user, Password: tc.pass}, ClientID: "u-" + tc.name}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close("", nil)
+			err = s.Connect(context.Background(), 2*time.Second)
+			var ce *session.ConnectError
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tc.ok && (!errors.As(err, &ce) || !ce.Auth):
+				t.Fatalf("err %v, want a refusal of the credentials", err)
+			}
+		})
+	}
 }

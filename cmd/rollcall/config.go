@@ -86,12 +86,16 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 		}
 	}
 	var errs services.Errors
+	var readable bool // by every user of the machine
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
 		errs = append(errs, decodeFile(b, &cfg)...)
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			readable = true
+		}
 	}
 
 	v := viper.New()
@@ -142,6 +146,9 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 	errs = append(errs, cfg.Validate()...)
 	if len(errs) > 0 {
 		return cfg, configError{path: orFlags(path), errs: errs}
+	}
+	if readable && (cfg.MQTT.Password != "" || cfg.Discovery.Key != "" || len(cfg.Discovery.Keys) > 0 || len(cfg.MQTT.EmbeddedUsers) > 0) {
+		newLogger("warn").Warn("the configuration file holds a password or key and every user of this machine can read it: chmod 0640 it (root:rollcall)", "file", path)
 	}
 	return cfg, nil
 }

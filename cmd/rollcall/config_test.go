@@ -171,6 +171,9 @@ func TestConfigStrict(t *testing.T) {
 		{name: "YAML alias bomb", file: "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n", message: "aliases expand"},
 		{name: "unknown service", file: "relays:\n  - x\n", key: "relays", message: "services: gpio"},
 		{name: "a service listed that does not exist", file: "services: [gpio, lasers]\n", key: "services[1]", message: "lasers"},
+		{name: "embedded broker on the LAN without users", file: "mqtt: {embedded_broker: \":1883\"}\n", key: "mqtt.embedded_broker", message: "anyone on the network could drive the pins"},
+		{name: "embedded users without the agent's own", file: "mqtt: {embedded_broker: \":1883\", embedded_users: {admin: \"0123456789\"}}\n", key: "mqtt.username", message: "must be one of mqtt.embedded_users"},
+		{name: "embedded user with a short password", file: "mqtt: {embedded_broker: \"127.0.0.1:1883\", embedded_users: {pi: short}, username: pi, password: short}\n", key: "mqtt.embedded_users.pi", message: "at least 8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,9 +203,18 @@ func TestConfigStrict(t *testing.T) {
 	if err == nil || strings.Count(err.Error(), "\n  ") < 5 {
 		t.Errorf("want five problems, got:\n%v", err)
 	}
+	// The embedded broker may serve the LAN with users, or when told so.
+	for _, ok := range []string{
+		"mqtt: {embedded_broker: \":1883\", embedded_insecure: true}\n",
+		"mqtt: {embedded_broker: \":1883\", embedded_users: {pi: \"0123456789\"}, username: pi, password: \"0123456789\"}\n",
+	} {
+		if _, err := load(t, "--config", write("lan.yaml", ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
 	// A broker given by flag or environment turns off the file's embedded
 	// broker: on a Pi already running mosquitto, :1883 is taken.
-	cfg, err := load(t, "--config", write("embedded.yaml", "mqtt: {embedded_broker: \":1883\"}\n"), "--broker", "tcp://10.0.0.2:1883")
+	cfg, err := load(t, "--config", write("embedded.yaml", "mqtt: {embedded_broker: \":1883\", embedded_insecure: true}\n"), "--broker", "tcp://10.0.0.2:1883")
 	if err != nil || cfg.MQTT.EmbeddedBroker != "" || cfg.MQTT.Broker != "tcp://10.0.0.2:1883" {
 		t.Errorf("--broker left the embedded broker on: %+v %v", cfg.MQTT, err)
 	}

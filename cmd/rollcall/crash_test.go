@@ -61,7 +61,7 @@ type crashRig struct {
 
 func newCrashRig(t testing.TB) *crashRig {
 	t.Helper()
-	b, err := broker.Start("127.0.0.1:0", slog.New(slog.DiscardHandler))
+	b, err := broker.Start("127.0.0.1:0", slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
