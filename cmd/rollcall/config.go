@@ -44,26 +44,48 @@ var flagKeys = map[string]string{
 	"extaddr":         "discovery.extaddr",
 }
 
-func addConfigFlags(cmd *cobra.Command) {
-	f := cmd.PersistentFlags()
-	f.String("config", "", "configuration file (default ./rollcall.yaml, else /etc/rollcall/rollcall.yaml; also ROLLCALL_CONFIG)")
-	f.String("host", "", "this host's name (default: the machine's hostname)")
-	f.String("state-dir", "", "state directory (default /var/lib/rollcall)")
-	f.Bool("sim", false, "simulated hardware for every service")
-	f.String("log-level", "", "debug, info, warn or error")
-	f.String("broker", "", "MQTT broker URL, e.g. tcp://10.0.0.2:1883 (default: the embedded broker); overrides the file's embedded broker")
-	f.String("embedded-broker", "", "start the embedded broker on this address, e.g. :1883")
-	f.Duration("keepalive", 0, "MQTT keepalive; the broker declares a silent agent offline after 1.5x this")
-	f.Duration("connect-timeout", 0, "how long to wait for the broker (default 3s)")
-	f.String("username", "", "MQTT username")
-	f.String("password-file", "", "file holding the MQTT password (or ROLLCALL_MQTT_PASSWORD; never on the command line)")
-	f.String("tls-ca", "", "CA certificate (PEM) the broker's certificate must chain to")
-	f.String("tls-cert", "", "client certificate (PEM) for brokers that ask for one")
-	f.String("tls-key", "", "the client certificate's key (PEM)")
-	f.Int("port", 0, "discovery UDP port (default 4747)")
-	f.StringSlice("interface", nil, "interfaces a sweep broadcasts on (default: every broadcast-capable one)")
-	f.StringSlice("target", nil, "extra addresses a sweep sends its probe to")
-	f.String("extaddr", "", "external address to report")
+// Flag groups: which configuration flags a command takes. A flag a
+// command would ignore is not offered.
+const (
+	flagsAgent = 1 << iota // the host: name, state, hardware, monitor
+	flagsBroker            // reaching the broker
+	flagsSweep             // broadcasting probes
+)
+
+// addConfigFlags adds the --config and --log-level flags every command has
+// to root, and the groups of configuration flags to cmd.
+func addConfigFlags(cmd *cobra.Command, groups int) {
+	if groups == 0 {
+		f := cmd.PersistentFlags()
+		f.String("config", "", "configuration file (default ./rollcall.yaml, else /etc/rollcall/rollcall.yaml; also ROLLCALL_CONFIG)")
+		f.String("log-level", "", "debug, info, warn or error")
+		return
+	}
+	f := cmd.Flags()
+	if groups&(flagsAgent|flagsSweep) != 0 {
+		f.String("host", "", "this host's name (default: the machine's hostname)")
+		f.Int("port", 0, "discovery UDP port (default 4747)")
+	}
+	if groups&flagsAgent != 0 {
+		f.String("state-dir", "", "state directory (default /var/lib/rollcall)")
+		f.Bool("sim", false, "simulated hardware for every service, whatever the configuration names")
+		f.String("embedded-broker", "", "start the embedded broker on this address, e.g. 127.0.0.1:1883")
+		f.Duration("keepalive", 0, "MQTT keepalive; the broker declares a silent agent offline after 1.5x this")
+		f.String("extaddr", "", "external address to report")
+	}
+	if groups&flagsBroker != 0 {
+		f.String("broker", "", "MQTT broker URL, e.g. tcp://10.0.0.2:1883 (default: the embedded broker); overrides the file's embedded broker")
+		f.Duration("connect-timeout", 0, "how long to wait for the broker (default 3s)")
+		f.String("username", "", "MQTT username")
+		f.String("password-file", "", "file holding the MQTT password (or ROLLCALL_MQTT_PASSWORD; never on the command line)")
+		f.String("tls-ca", "", "CA certificate (PEM) the broker's certificate must chain to")
+		f.String("tls-cert", "", "client certificate (PEM) for brokers that ask for one")
+		f.String("tls-key", "", "the client certificate's key (PEM)")
+	}
+	if groups&flagsSweep != 0 {
+		f.StringSlice("interface", nil, "interfaces to broadcast on (default: every broadcast-capable one)")
+		f.StringSlice("target", nil, "extra addresses to send the probe to")
+	}
 }
 
 // loadConfig is the one function that touches viper. It starts from the

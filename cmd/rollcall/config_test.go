@@ -25,7 +25,8 @@ func load(t *testing.T, args ...string) (agent.Config, error) {
 		cfg, err = loadConfig(cmd)
 		return nil
 	}}
-	addConfigFlags(cmd)
+	addConfigFlags(cmd, 0)
+	addConfigFlags(cmd, flagsAgent|flagsBroker|flagsSweep)
 	cmd.SetArgs(args)
 	if e := cmd.Execute(); e != nil {
 		t.Fatal(e)

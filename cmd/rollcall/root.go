@@ -27,7 +27,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	addConfigFlags(root)
+	addConfigFlags(root, 0)
 	root.AddCommand(newAgentCmd(), newSweepCmd(), newInventoryCmd(), newDemoCmd(), newVersionCmd(),
 		newSetupCmd(), newSetCmd(), newGetCmd(),
 		newControlCmd("estop", "Emergency-stop every service of a host (or all): outputs to failsafe, requests refused until recover"),
@@ -39,6 +39,15 @@ func newRootCmd() *cobra.Command {
 	for _, c := range root.Commands() {
 		if c.Args != nil {
 			c.Args = usageArgs(c.Args)
+		}
+		switch c.Name() {
+		case "agent":
+			addConfigFlags(c, flagsAgent|flagsBroker)
+		case "sweep":
+			addConfigFlags(c, flagsBroker|flagsSweep)
+		case "demo", "version", "completion", "help":
+		default:
+			addConfigFlags(c, flagsBroker)
 		}
 	}
 	return root
