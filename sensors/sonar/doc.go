@@ -16,7 +16,7 @@
 // taken at. With nothing in range (most pings without echo, or a median
 // nearer than min or farther than max) the reading is
 //
-//	{"value":null,"unit":"m","raw":null,"status":"no_target","ts":"..."}
+//	{"value":null,"unit":"m","raw":null,"ts":"2025-01-09T06:12:01Z","status":"no_target"}
 //
 // (raw is the round trip when an echo came from out of range), and the
 // /value topic's retained message is cleared: a client that wants a bare
@@ -58,7 +58,8 @@
 // sound from its retained reading (SpeedOfSound) at every reading; any
 // other topic carrying °C, as a reading's {"value":…} or a bare number,
 // may be named instead ("weather/outside/celsius"). Until it has said
-// anything, and without compensation, the air is taken at 20 °C. The
+// anything, and without compensation, the air is taken at 20 °C; so is a
+// temperature outside −60 to 100 °C, which no weather gives. The
 // description's state shows each ranger's temperature and speed.
 //
 // # Read errors

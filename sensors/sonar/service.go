@@ -418,10 +418,17 @@ func parseNumber(b []byte) (float64, error) {
 	return v, nil
 }
 
+// Air temperatures a ranger compensates with; beyond them a reading is
+// a fault (a sensor's garbled answer, the wrong topic), not weather.
+const (
+	minCelsius = -60
+	maxCelsius = 100
+)
+
 // celsius is the air temperature c compensates with, if it has one.
 func (s *Service) celsius(c *channel) (float64, bool) {
 	v, ok := s.number(c.temp)
-	if !ok || v <= -273.15 {
+	if !ok || v < minCelsius || v > maxCelsius {
 		return 0, false
 	}
 	return v, true

@@ -201,10 +201,15 @@ func TestServiceCompensation(t *testing.T) {
 	if c := h.svc.Celsius("side"); c != nil {
 		t.Errorf("side compensates with %v", *c)
 	}
-	// Something that is not a number changes nothing.
+	// Something that is not a number changes nothing; a number no air
+	// has is not used.
 	bus.Send("weather/outside/celsius", "warm")
 	if c := h.svc.Celsius("back"); c == nil || *c != -5.5 {
 		t.Errorf("back's temperature after a word: %v", c)
+	}
+	bus.Send("weather/outside/celsius", "3276.7")
+	if c := h.svc.Celsius("back"); c != nil {
+		t.Errorf("back compensates with %v °C", *c)
 	}
 }
 
