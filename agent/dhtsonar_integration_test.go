@@ -136,7 +136,24 @@ func TestSensorsReadingsAndSetup(t *testing.T) {
 			t.Errorf("retained humidity %q", got)
 		}
 		// The sonar's reading carries a temperature the dht22 published.
-		front, _ := u.reading(0, "pi1/sonar/input/front", func(v map[string]any) bool { return v["celsius"] != nil })
+		// Its target is moved until a reading comes (the temperature may
+		// reach the sonar after the user).
+		var front map[string]any
+		for i := 0; front == nil; i++ {
+			if i == 20 {
+				t.Fatal("no sonar reading carries a temperature")
+			}
+			want := 0.5 + float64(i%2)
+			from := u.mark()
+			u.publish(sensorTarget, []byte(strconv.Itoa(i%2)))
+			v, _ := u.reading(from, "pi1/sonar/input/front", func(v map[string]any) bool {
+				m, ok := v["value"].(float64)
+				return ok && math.Abs(m-want) < 0.03
+			})
+			if v["celsius"] != nil {
+				front = v
+			}
+		}
 		var temps []float64
 		for _, m := range u.since(0) {
 			if m.topic == "pi1/dht22/input/air_temperature/value" {
@@ -201,30 +218,42 @@ func TestSensorsDeadband(t *testing.T) {
 				return ok && math.Abs(m-want) < 0.03
 			}
 		}
+		from := u.mark()
 		u.publish(sensorTarget, []byte("0"))
-		_, i := u.reading(0, "pi1/sonar/input/front", near(0.5))
+		u.reading(from, "pi1/sonar/input/front", near(0.5))
+		// Let it settle (a reading of the walking target may have matched),
+		// then watch ten readings.
 		var st struct {
 			Rangers []sonar.RangerState `json:"rangers"`
 		}
-		u.sensorState(sonar.Name, &st)
-		reads := st.Rangers[0].Reads
-		deadline := time.Now().Add(10 * time.Second)
-		for st.Rangers[0].Reads < reads+10 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the ranger read %d times in 10 s", st.Rangers[0].Reads-reads)
-			}
+		reads := func(n int) {
 			u.sensorState(sonar.Name, &st)
+			want := st.Rangers[0].Reads + n
+			deadline := time.Now().Add(10 * time.Second)
+			for st.Rangers[0].Reads < want {
+				if time.Now().After(deadline) {
+					t.Fatalf("the ranger did not read %d times in 10 s", n)
+				}
+				u.sensorState(sonar.Name, &st)
+			}
 		}
-		for _, m := range u.since(i + 1) {
+		reads(3)
+		i := u.mark()
+		reads(10)
+		for _, m := range u.since(i) {
 			if m.topic == "pi1/sonar/input/front" {
 				t.Errorf("published within the deadband: %s", m.payload)
 			}
 		}
-		from := u.mark()
+		from = u.mark()
 		u.publish(sensorTarget, []byte(`{"value":1}`))
 		u.reading(from, "pi1/sonar/input/front", near(1.5))
-		if got, err := strconv.ParseFloat(u.retained("pi1/sonar/input/front/value"), 64); err != nil || math.Abs(got-1.5) > 0.03 {
-			t.Errorf("retained bare distance %v (%v), want about 1.5", got, err)
+		bare, _ := u.await(from, "the bare distance", func(m userMsg) bool { return m.topic == "pi1/sonar/input/front/value" })
+		if got, err := strconv.ParseFloat(bare.payload, 64); err != nil || math.Abs(got-1.5) > 0.03 {
+			t.Errorf("bare distance %q, want about 1.5", bare.payload)
+		}
+		if got := u.retained("pi1/sonar/input/front/value"); got != bare.payload {
+			t.Errorf("retained bare distance %q, want %q", got, bare.payload)
 		}
 	})
 }
