@@ -60,7 +60,15 @@ type yamlConv struct {
 	limit int
 	size  int
 	alias bool // inside an alias's expansion
+	depth int
+	// expanding are the anchored nodes whose alias is being expanded: an
+	// alias inside its own anchor ("s: &s [*s]") would expand forever.
+	expanding map[*yaml.Node]bool
 }
+
+// maxYAMLDepth bounds the nesting of a YAML document: no setup needs more,
+// and the field paths of errors grow with it.
+const maxYAMLDepth = 64
 
 func (c *yamlConv) grow(n int, at string) error {
 	c.size += n
@@ -75,15 +83,26 @@ func (c *yamlConv) node(n *yaml.Node, path string) (Tree, error) {
 	if path != "" {
 		at = path + ": "
 	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxYAMLDepth {
+		return nil, fmt.Errorf("%sYAML nested deeper than %d levels", at, maxYAMLDepth)
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if c.limit <= 0 {
 			return nil, fmt.Errorf("%sYAML aliases (*%s) are not accepted here", at, n.Value)
 		}
+		if c.expanding[n.Alias] {
+			return nil, fmt.Errorf("%sthe YAML alias *%s is inside its own anchor", at, n.Value)
+		}
+		if c.expanding == nil {
+			c.expanding = map[*yaml.Node]bool{}
+		}
 		was := c.alias
-		c.alias = true
+		c.alias, c.expanding[n.Alias] = true, true
 		v, err := c.node(n.Alias, path)
-		c.alias = was
+		c.alias, c.expanding[n.Alias] = was, false
 		return v, err
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {

@@ -116,6 +116,16 @@ func TestParseYAMLAliases(t *testing.T) {
 	if _, err := Parse([]byte("a: &x 1\nb: *x\n"), 0); err == nil || !strings.Contains(err.Error(), "not accepted") {
 		t.Errorf("aliases with no limit: %v", err)
 	}
+	// A 13-byte alias inside its own anchor took seconds of CPU (found
+	// by dht22's FuzzSetup), as did deep nesting.
+	for _, p := range []string{"s: &s [*s,*s]", "s: &s {a: *s}"} {
+		if _, err := Parse([]byte(p), MaxPayload); err == nil {
+			t.Errorf("%.20q parsed", p)
+		}
+	}
+	if _, err := Parse([]byte(strings.Repeat("- ", 65)+"x"), MaxPayload); err == nil || !strings.Contains(err.Error(), "deeper than 64 levels") {
+		t.Errorf("65 levels of YAML: %v", err)
+	}
 	v, err := Parse([]byte("a: &x {n: 1}\nb: *x\n"), MaxPayload)
 	if err != nil {
 		t.Fatal(err)

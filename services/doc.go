@@ -56,7 +56,11 @@
 //     a full queue answers busy;
 //   - the retained values of inputs and outputs (Values), republished on
 //     get and after every reconnect, cleared when a pin or channel goes;
-//   - a description taken from a snapshot, never waiting for hardware.
+//   - a description taken from a snapshot, never waiting for hardware;
+//   - for inputs read at an interval, a Scan per channel: reads off the
+//     runtime's goroutine, read errors counted, reported on the result
+//     topic with op "read" (rate-limited) and in the health (ScanHealth),
+//     failing channels retried with backoff.
 //
 // Fakes for tests are in servicestest: a Bus, a Clock and Claims.
 package services

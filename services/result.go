@@ -11,6 +11,9 @@ const (
 	OpSet     = "set"
 	OpControl = "control"
 	OpGet     = "get"
+	// OpRead is the op of the results a service publishes unasked when
+	// reading an input fails (see Scan).
+	OpRead = "read"
 )
 
 // Error codes of a Result.

@@ -937,9 +937,14 @@ type Values struct {
 }
 
 type value struct {
-	topic   string
-	v       any
-	payload []byte
+	v    any
+	msgs []Retained
+}
+
+// Retained is one retained message of a value.
+type Retained struct {
+	Topic   string
+	Payload []byte
 }
 
 func newValues(out *outbox) *Values { return &Values{m: map[string]*value{}, out: out} }
@@ -947,9 +952,19 @@ func newValues(out *outbox) *Values { return &Values{m: map[string]*value{}, out
 // Publish records the value of one input or output (kind "input" or
 // "output") and publishes payload, retained, on topic.
 func (vs *Values) Publish(kind, name, topic string, v any, payload []byte) {
+	vs.PublishEach(kind, name, v, Retained{Topic: topic, Payload: payload})
+}
+
+// PublishEach records the value of one input or output and publishes each
+// of msgs, retained: a value carried on several topics (a reading as JSON
+// on <topic> and as a bare number on <topic>/value) is republished and
+// cleared as one.
+func (vs *Values) PublishEach(kind, name string, v any, msgs ...Retained) {
 	vs.mu.Lock()
-	vs.m[kind+"/"+name] = &value{topic: topic, v: v, payload: payload}
-	vs.out.Send(topic, true, payload)
+	vs.m[kind+"/"+name] = &value{v: v, msgs: msgs}
+	for _, m := range msgs {
+		vs.out.Send(m.Topic, true, m.Payload)
+	}
 	vs.mu.Unlock()
 }
 
@@ -971,8 +986,14 @@ func (vs *Values) republishOne(key string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	vs.out.Send(e.topic, true, e.payload)
+	vs.send(e)
 	return e.v, true
+}
+
+func (vs *Values) send(e *value) {
+	for _, m := range e.msgs {
+		vs.out.Send(m.Topic, true, m.Payload)
+	}
 }
 
 // republish publishes again every value whose key starts with prefix.
@@ -981,7 +1002,7 @@ func (vs *Values) republish(prefix string) {
 	defer vs.mu.Unlock()
 	for _, k := range slices.Sorted(maps.Keys(vs.m)) {
 		if strings.HasPrefix(k, prefix) {
-			vs.out.Send(vs.m[k].topic, true, vs.m[k].payload)
+			vs.send(vs.m[k])
 		}
 	}
 }
@@ -991,7 +1012,9 @@ func (vs *Values) clearExcept(keep map[string]bool) {
 	defer vs.mu.Unlock()
 	for k, e := range vs.m {
 		if !keep[k] {
-			vs.out.Send(e.topic, true, nil)
+			for _, m := range e.msgs {
+				vs.out.Send(m.Topic, true, nil)
+			}
 			delete(vs.m, k)
 		}
 	}

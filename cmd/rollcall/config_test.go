@@ -13,6 +13,8 @@ import (
 	"github.com/rollcall/rollcall/agent"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/sensors/dht22"
+	"github.com/rollcall/rollcall/sensors/sonar"
 	"github.com/rollcall/rollcall/services"
 )
 
@@ -76,6 +78,14 @@ func TestConfigPi(t *testing.T) {
 			{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond), OnChange: "pizero1/gpio/set/lamp"},
 		},
 	}
+	want.Blocks[dht22.Name] = &dht22.Config{Sensors: []dht22.SensorConfig{{
+		Name: "greenhouse", Pin: 4, Driver: "iio", Interval: services.Duration(10 * time.Second),
+		Deadband: dht22.Deadband{Temperature: 0.2, Humidity: 1},
+	}}}
+	want.Blocks[sonar.Name] = &sonar.Config{Rangers: []sonar.RangerConfig{{
+		Name: "tank_level", Driver: "iio", Trigger: 5, Echo: 6, Samples: 5, Min: 0.05, Max: 2.5,
+		Interval: services.Duration(2 * time.Second), Deadband: 0.01, Temperature: "greenhouse",
+	}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("configs/pi.yaml:\n got %#v\nwant %#v", got, want)
 	}

@@ -1,5 +1,5 @@
-// Package dht22 reads a DHT22 (AM2302) temperature and humidity sensor:
-// the driver layer of rollcall's dht22 service.
+// Package dht22 is rollcall's dht22 service, temperature and humidity
+// from DHT22 (AM2302) sensors, and the driver layer it reads them with.
 //
 // # The sensor
 //
@@ -12,6 +12,83 @@
 // and 70 µs bit pulses are timed by a CPU that is doing other things: a
 // Read error for which Retryable is true is normal, try again after
 // MinInterval.
+//
+// # The service
+//
+// Each sensor of the configuration is read every interval and publishes
+// two inputs, retained:
+//
+//	<host>/dht22/input/<name>_temperature        {"value":-10.1,"unit":"°C","raw":-10100,"ts":"2025-01-09T06:12:00Z"}
+//	<host>/dht22/input/<name>_temperature/value  -10.1
+//	<host>/dht22/input/<name>_humidity           {"value":65.2,"unit":"%RH","raw":65200,"ts":"2025-01-09T06:12:00Z"}
+//	<host>/dht22/input/<name>_humidity/value     65.2
+//
+// value is in °C or %RH to the sensor's 0.1; raw is the same in
+// thousandths, as the kernel's driver gives it; ts is when it was read
+// (UTC, RFC 3339). The /value topic carries the bare number for clients
+// that want nothing else (a gauge, a shell script). With a deadband a
+// value is published only once it has moved that far from the last one
+// published; without, every reading is.
+//
+// The other topics are the runtime's (see package services):
+//
+//	<host>/dht22/setup    the configuration below, JSON or YAML, plus "id"
+//	                      and "merge": true (merge sensors by name); an
+//	                      empty payload returns the current setup
+//	<host>/dht22/control  estop | recover: an estop refuses setups until
+//	                      recover; the sensors, which drive nothing, go on
+//	<host>/dht22/get[/input[/<name>]]  republish the readings
+//	<host>/dht22/result   results, and read errors (below)
+//
+// There is no set topic. A setup is checked whole (names, drivers, pins,
+// intervals, deadbands, and pins and IIO devices other services hold)
+// and applied all or nothing: a sensor whose device is missing, or whose
+// pin is not the overlay's, fails the setup with its field. Sensors whose
+// configuration did not change keep being read. The setup is kept in
+// <state dir>/dht22.json across restarts.
+//
+// # Read errors
+//
+// A failed read is retried after MinInterval, then at doubling delays up
+// to a minute, and the interval resumes after the next good read. The
+// kernel's EIO, ETIMEDOUT and EAGAIN are part of normal operation: they
+// are reported only once Persist of them come in a row (half a minute);
+// any other error at once. A sensor that starts failing publishes, on the
+// result topic, and again at most once a minute while it fails,
+//
+//	{"op":"read","status":"error",
+//	 "error":{"code":"hardware","field":"sensors[0]","message":"greenhouse: dht22: iio iio:device1 (dht11@0) in_temp_input: connection timed out (the sensor did not answer: check its power, the data wire and the pull-up)"},
+//	 "data":{"name":"greenhouse","errors":14,"consecutive_errors":5,"retry_in":"32s"}}
+//
+// and the host's description says so in the service's health ("1 of 2
+// channels failing; greenhouse: 14 read errors, last: ..."). Each sensor's
+// counts are in the description's state. A failing sensor never stops the
+// others; one whose device is missing when the agent starts is retried
+// the same way.
+//
+// # Configuration
+//
+// The "dht22" block of the agent's configuration file, or a setup:
+//
+//	dht22:
+//	  sensors:
+//	    - name: greenhouse     # inputs greenhouse_temperature, greenhouse_humidity
+//	      pin: 4               # BCM GPIO of DATA; with iio, the overlay's gpiopin
+//	      driver: iio          # iio (default), godht, sim
+//	      device: dht11        # iio: the IIO device, when there are several (dht11@0, iio:device1)
+//	      interval: 10s        # default 10s, at least 2s
+//	      deadband: {temperature: 0.2, humidity: 1}   # °C, %RH; 0 publishes every reading
+//
+// The agent's --sim runs every sensor on the sim driver.
+//
+// # Description
+//
+// The description lists both inputs of every sensor with their topic,
+// unit, range (−40 to 80 °C, 0 to 100 %RH) and interval, and its state
+// holds, beside the runtime's halted, config and schema (the setup's JSON
+// Schema, see Schemas), a SensorState per sensor: the driver actually
+// used, the IIO device found, the topics, and the read counts and last
+// error.
 //
 // # Wiring
 //
@@ -29,7 +106,8 @@
 //
 //	dtoverlay=dht11,gpiopin=4
 //
-// It appears as /sys/bus/iio/devices/iio:deviceN/ with
+// (one line per sensor, each with its own gpiopin). It appears as
+// /sys/bus/iio/devices/iio:deviceN/ with
 //
 //	name                         "dht11@0" (the device-tree node: "dht11"
 //	                             and a unit address that depends on the
@@ -44,7 +122,7 @@
 // failed sample returns EIO (checksum, lost sync), ETIMEDOUT (too few
 // edges: wiring, pull-up, power) or EAGAIN (clock too coarse). The kernel
 // owns the pin: moving the sensor means editing the overlay and
-// rebooting.
+// rebooting, and the service refuses a pin other than the overlay's.
 //
 // godht bit-bangs the line from user space with github.com/d2r2/go-dht.
 // It needs cgo, so it is only in binaries built with

@@ -1,8 +1,10 @@
 package sonar
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"sync"
 	"syscall"
@@ -26,6 +28,7 @@ const DefaultDevice = "srf04"
 // Ping turns them back into the round trip, so that the caller can apply
 // the speed of sound of the actual air.
 type IIO struct {
+	fsys  iio.FS
 	dev   iio.Device
 	scale float64 // metres per raw unit
 
@@ -56,11 +59,38 @@ func NewIIO(fsys iio.FS, device string) (*IIO, error) {
 	if scale <= 0 {
 		return nil, fmt.Errorf("sonar: %s (%s) %s is %v, want a positive number of metres", path.Base(dev.Dir), dev.Name, attrScale, scale)
 	}
-	return &IIO{dev: dev, scale: scale, pace: pacer{now: time.Now, sleep: time.Sleep}}, nil
+	return &IIO{fsys: fsys, dev: dev, scale: scale, pace: pacer{now: time.Now, sleep: time.Sleep}}, nil
 }
 
 // Device returns the IIO device pinged, for descriptions and logs.
 func (r *IIO) Device() iio.Device { return r.dev }
+
+// Pins returns the BCM GPIOs the overlay gave the driver, from the device
+// tree (of_node/trig-gpios and of_node/echo-gpios: phandle, line, flags,
+// big-endian), so that a configuration naming other pins can be caught:
+// the kernel owns the pins, and moving them takes an overlay edit and a
+// reboot.
+func (r *IIO) Pins() (trig, echo int, err error) {
+	if trig, err = r.pin("trig-gpios"); err != nil {
+		return 0, 0, err
+	}
+	if echo, err = r.pin("echo-gpios"); err != nil {
+		return 0, 0, err
+	}
+	return trig, echo, nil
+}
+
+func (r *IIO) pin(prop string) (int, error) {
+	name := path.Join(r.dev.Dir, "of_node", prop)
+	b, err := fs.ReadFile(r.fsys, name)
+	if err != nil {
+		return 0, fmt.Errorf("sonar: %s (%s): %s of the overlay: %w", path.Base(r.dev.Dir), r.dev.Name, prop, err)
+	}
+	if len(b) < 8 {
+		return 0, fmt.Errorf("sonar: %s (%s): of_node/%s holds %d bytes, want phandle and line (8 or more)", path.Base(r.dev.Dir), r.dev.Name, prop, len(b))
+	}
+	return int(binary.BigEndian.Uint32(b[4:8])), nil
+}
 
 // Ping implements Ranger. Reading in_distance_raw makes the kernel
 // trigger and wait up to 70 ms; it does not space pings, Ping does.

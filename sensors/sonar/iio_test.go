@@ -38,6 +38,9 @@ func TestIIOTestdata(t *testing.T) {
 	if d := sonar.Distance(echo, sonar.KernelSpeed); math.Abs(d-1) > 1e-6 {
 		t.Errorf("Distance at the kernel's speed = %.7f m, want the kernel's 1 m back", d)
 	}
+	if trig, echo, err := r.Pins(); err != nil || trig != 23 || echo != 24 {
+		t.Errorf("Pins = %d, %d, %v; want the overlay's 23 and 24", trig, echo, err)
+	}
 	// The same echo in air at 0 °C: the target is nearer than the kernel says.
 	if d := sonar.Distance(echo, sonar.SpeedOfSound(0)); math.Abs(d-0.9645) > 0.0005 {
 		t.Errorf("Distance at 0 °C = %.4f m, want 0.9645", d)
@@ -140,6 +143,34 @@ func TestNewIIOErrors(t *testing.T) {
 			}
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %v is not %v", err, tc.wantIs)
+			}
+		})
+	}
+}
+
+func TestIIOPinsErrors(t *testing.T) {
+	tests := []struct {
+		name, trig, echo, wantMsg string
+	}{
+		{name: "no device tree node", wantMsg: "trig-gpios of the overlay"},
+		{name: "no echo", trig: "\x00\x00\x00\x0b\x00\x00\x00\x17\x00\x00\x00\x00", wantMsg: "echo-gpios of the overlay"},
+		{name: "truncated", trig: "\x00\x00\x00\x0b\x00\x00", wantMsg: "of_node/trig-gpios holds 6 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := srf04FS("1000", "0.001000")
+			if tc.trig != "" {
+				m.Set("bus/iio/devices/iio:device0/of_node/trig-gpios", tc.trig)
+			}
+			if tc.echo != "" {
+				m.Set("bus/iio/devices/iio:device0/of_node/echo-gpios", tc.echo)
+			}
+			r, err := sonar.NewIIO(m, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := r.Pins(); err == nil || !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("Pins error %v, want %q", err, tc.wantMsg)
 			}
 		})
 	}

@@ -16,8 +16,8 @@ const MinRange = 0.02
 // 2 mm, the datasheet's 3 mm resolution.
 const simNoise = 10 * time.Microsecond
 
-// Sim is a simulated HC-SR04 for tests and the demo. Until SetTarget, its
-// target walks back and forth between 0.3 and 2.7 m over 90 s, from a
+// Sim is a simulated HC-SR04 for tests and the demo. Until SetTarget or
+// Follow, its target walks back and forth between 0.3 and 2.7 m over 90 s, from a
 // starting point the seed picks; echoes travel at the speed of sound of
 // the air temperature set with SetCelsius (20 °C at first), with noise,
 // and nothing beyond MaxRange echoes. Replies depend only on the seed and
@@ -29,9 +29,15 @@ type Sim struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	target  float64 // metres; NaN: the moving target
+	wander  float64 // metres either side of target (Follow)
 	celsius float64
+	fail    error
 	closed  bool
 }
+
+// wanderPeriod is how long a followed target takes to wander there and
+// back.
+const wanderPeriod = 40 * time.Second
 
 var _ Ranger = (*Sim)(nil)
 
@@ -55,7 +61,25 @@ func NewSim(seed uint64, now func() time.Time) *Sim {
 func (s *Sim) SetTarget(metres float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.target = metres
+	s.target, s.wander = metres, 0
+}
+
+// Follow places the target around metres, where it wanders 2 cm either
+// way over 40 s as something held by hand would: a demo that moves it
+// from an output's value still shows a live distance, and a deadband at
+// work. SetTarget places it exactly.
+func (s *Sim) Follow(metres float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.target, s.wander = metres, 0.02
+}
+
+// Fail makes every Ping return err (wrapped) until Fail(nil), to test how
+// callers handle a ranger whose wiring broke.
+func (s *Sim) Fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
 }
 
 // SetCelsius sets the air temperature the sound travels through, so that
@@ -75,7 +99,11 @@ func (s *Sim) Target() float64 {
 
 func (s *Sim) targetAt(t time.Time) float64 {
 	if !math.IsNaN(s.target) {
-		return s.target
+		if s.wander == 0 {
+			return s.target
+		}
+		sec := float64(t.UnixNano()%int64(wanderPeriod)) / float64(time.Second)
+		return s.target + s.wander*math.Sin(2*math.Pi*sec/wanderPeriod.Seconds()+s.phase)
 	}
 	sec := float64(t.UnixNano()%(90*int64(time.Second))) / float64(time.Second)
 	return 1.5 + 1.2*math.Sin(2*math.Pi*sec/90+s.phase)
@@ -87,6 +115,9 @@ func (s *Sim) Ping() (time.Duration, error) {
 	defer s.mu.Unlock()
 	if s.closed {
 		return 0, errClosed
+	}
+	if s.fail != nil {
+		return 0, fmt.Errorf("sonar: sim: %w", s.fail)
 	}
 	d := s.targetAt(s.now())
 	noise := time.Duration(s.rng.NormFloat64() * float64(simNoise))

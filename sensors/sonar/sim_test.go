@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,6 +140,55 @@ func TestSimMovingTarget(t *testing.T) {
 	}
 	if lo > 0.31 || hi < 2.69 || lo < 0.29 || hi > 2.71 {
 		t.Errorf("over 90 s the target went from %.2f to %.2f m, want 0.3 to 2.7", lo, hi)
+	}
+}
+
+// TestSimFollow: a followed target wanders within 2 cm of where it was
+// put, and moves when it is put elsewhere.
+func TestSimFollow(t *testing.T) {
+	now := epoch
+	s := sonar.NewSim(3, func() time.Time { return now })
+	tests := []struct {
+		name   string
+		metres float64
+	}{
+		{"near", 0.5},
+		{"far", 3},
+		{"out of range", 4.5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s.Follow(tc.metres)
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for range 400 {
+				now = now.Add(100 * time.Millisecond)
+				d := s.Target()
+				lo, hi = min(lo, d), max(hi, d)
+				_, err := s.Ping()
+				if (tc.metres > sonar.MaxRange) != errors.Is(err, sonar.ErrNoEcho) {
+					t.Fatalf("target %.3f m: Ping error %v", d, err)
+				}
+			}
+			if lo < tc.metres-0.0201 || hi > tc.metres+0.0201 || hi-lo < 0.03 {
+				t.Errorf("over 40 s the target went from %.4f to %.4f m, want within 2 cm of %v, wandering", lo, hi, tc.metres)
+			}
+		})
+	}
+	s.SetTarget(1)
+	if d := s.Target(); d != 1 {
+		t.Errorf("SetTarget after Follow: %v, want exactly 1", d)
+	}
+}
+
+func TestSimFail(t *testing.T) {
+	s := sonar.NewSim(1, nil)
+	s.Fail(syscall.ETIMEDOUT)
+	if _, err := s.Ping(); !errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, sonar.ErrNoEcho) {
+		t.Errorf("Ping = %v, want ETIMEDOUT", err)
+	}
+	s.Fail(nil)
+	if _, err := s.Ping(); err != nil {
+		t.Errorf("Ping after Fail(nil) = %v", err)
 	}
 }
 
