@@ -47,9 +47,9 @@ var flagKeys = map[string]string{
 // Flag groups: which configuration flags a command takes. A flag a
 // command would ignore is not offered.
 const (
-	flagsAgent = 1 << iota // the host: name, state, hardware, monitor
-	flagsBroker            // reaching the broker
-	flagsSweep             // broadcasting probes
+	flagsAgent  = 1 << iota // the host: name, state, hardware, monitor
+	flagsBroker             // reaching the broker
+	flagsSweep              // broadcasting probes
 )
 
 // addConfigFlags adds the --config and --log-level flags every command has
