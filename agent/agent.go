@@ -60,6 +60,7 @@ type Agent struct {
 	// stopping is set once Run is ending, so that the agent's own goodbye
 	// is not taken for someone overwriting its status.
 	stopping chan struct{}
+	stop     func() // closes stopping, once
 	// checkPending is set while a re-read of the retained description is
 	// scheduled; checked counts the retained descriptions read back.
 	checkPending atomic.Bool
@@ -104,6 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		externals:  map[string]*external{},
 		changed:    make(chan struct{}, 1),
 	}
+	a.stop = sync.OnceFunc(func() { close(a.stopping) })
 	v, err := loadVersion(cfg.StateDir)
 	if err != nil {
 		// The version is picked up above the broker's copy once connected.
@@ -185,7 +187,7 @@ func (a *Agent) descriptionTopic() string { return a.cfg.Host + "/description" }
 // goroutine it started has ended.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	cfg := a.cfg
-	defer close(a.stopping)
+	defer a.stop()
 	if cfg.MQTT.Broker == "" || cfg.MQTT.EmbeddedBroker != "" {
 		addr := cfg.MQTT.EmbeddedBroker
 		if addr == "" {
@@ -224,7 +226,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.sessionp.Store(sess)
-	defer sess.Close(a.statusTopic(), []byte("offline"))
+	defer func() {
+		// Stopping first, so that the goodbye read back is not put
+		// right as an overwritten status.
+		a.stop()
+		sess.Close(a.statusTopic(), []byte("offline"))
+	}()
 
 	mon, err := discovery.ListenMonitor(discovery.MonitorConfig{
 		Addr:          fmt.Sprintf(":%d", cfg.Discovery.Port),
@@ -640,6 +647,11 @@ func (a *Agent) checkRetained() {
 func (a *Agent) watchStatus(m services.Message) {
 	if string(m.Payload) == "online" || !a.Connected() {
 		return
+	}
+	select {
+	case <-a.stopping:
+		return
+	default:
 	}
 	if a.mayReassert(a.statusTopic()) {
 		a.log.Warn("status overwritten while running; putting back online", "payload", truncate(string(m.Payload), 40))

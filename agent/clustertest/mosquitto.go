@@ -28,6 +28,9 @@ func (h *Host) StartMosquitto(t testing.TB) string {
 	dir := t.TempDir()
 	conf := fmt.Sprintf("listener %d 0.0.0.0\n"+
 		"allow_anonymous true\n"+
+		// As root mosquitto drops to the mosquitto user, which cannot
+		// write the log into the test's private directory.
+		"user root\n"+
 		// Without it mosquitto batches small messages behind Nagle and
 		// the subscriber's delayed ACK: every answer waits ~40 ms.
 		"set_tcp_nodelay true\n"+

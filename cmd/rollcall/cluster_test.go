@@ -118,8 +118,16 @@ func newRollcall(t testing.TB, n int) *rollcall {
 	return rc
 }
 
-func (rc *rollcall) common(host string) []string {
-	return []string{"--config", rc.config, "--host", host, "--broker", rc.broker, "--port", fmt.Sprint(probePort)}
+// common is the flags every command takes: the configuration and the
+// broker.
+func (rc *rollcall) common() []string {
+	return []string{"--config", rc.config, "--broker", rc.broker}
+}
+
+// local is the flags of the commands that speak for a host (agent and
+// sweep): its name and the discovery port.
+func (rc *rollcall) local(host string) []string {
+	return append(rc.common(), "--host", host, "--port", fmt.Sprint(probePort))
 }
 
 // startAgent starts `rollcall agent --sim` on h, as h.Name, with its own
@@ -127,7 +135,7 @@ func (rc *rollcall) common(host string) []string {
 // after it dies.
 func (rc *rollcall) startAgent(t testing.TB, h *clustertest.Host, extra ...string) *clustertest.Proc {
 	t.Helper()
-	args := append([]string{"agent", "--sim", "--state-dir", t.TempDir(), "--keepalive", "1s"}, rc.common(h.Name)...)
+	args := append([]string{"agent", "--sim", "--state-dir", t.TempDir(), "--keepalive", "1s"}, rc.local(h.Name)...)
 	return h.Start(t, rc.bin, append(args, extra...)...)
 }
 
@@ -155,7 +163,7 @@ func (rc *rollcall) run(t testing.TB, h *clustertest.Host, args ...string) (stdo
 // sweep runs `rollcall sweep --json` on h as sweeper and decodes it.
 func (rc *rollcall) sweep(t testing.TB, h *clustertest.Host, args ...string) (doc sweepDoc, stderr string, code int) {
 	t.Helper()
-	args = append(append([]string{"sweep", "--json"}, rc.common("sweep-"+h.Name)...), args...)
+	args = append(append([]string{"sweep", "--json"}, rc.local("sweep-"+h.Name)...), args...)
 	out, stderr, code := rc.run(t, h, args...)
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("sweep: exit %d, output not JSON: %v\nstdout:\n%s\nstderr:\n%s", code, err, out, stderr)
@@ -166,7 +174,7 @@ func (rc *rollcall) sweep(t testing.TB, h *clustertest.Host, args ...string) (do
 // inventory reads the retained inventory from h.
 func (rc *rollcall) inventory(t testing.TB, h *clustertest.Host) (inventoryDoc, error) {
 	t.Helper()
-	out, stderr, code := rc.run(t, h, append([]string{"inventory", "--json"}, rc.common("inventory-"+h.Name)...)...)
+	out, stderr, code := rc.run(t, h, append([]string{"inventory", "--json"}, rc.common()...)...)
 	var inv inventoryDoc
 	if code != 0 {
 		return inv, fmt.Errorf("inventory: exit %d: %s", code, stderr)

@@ -108,7 +108,7 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 		}
 	}
 	var errs services.Errors
-	var readable bool // by every user of the machine
+	var exposed bool // the file holds a secret every user of the machine can read
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -116,7 +116,7 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 		}
 		errs = append(errs, decodeFile(b, &cfg)...)
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
-			readable = true
+			exposed = holdsSecret(cfg)
 		}
 	}
 
@@ -169,10 +169,15 @@ func loadConfig(cmd *cobra.Command) (agent.Config, error) {
 	if len(errs) > 0 {
 		return cfg, configError{path: orFlags(path), errs: errs}
 	}
-	if readable && (cfg.MQTT.Password != "" || cfg.Discovery.Key != "" || len(cfg.Discovery.Keys) > 0 || len(cfg.MQTT.EmbeddedUsers) > 0) {
+	if exposed {
 		newLogger("warn").Warn("the configuration file holds a password or key and every user of this machine can read it: chmod 0640 it (root:rollcall)", "file", path)
 	}
 	return cfg, nil
+}
+
+// holdsSecret reports whether cfg has a password or key in it.
+func holdsSecret(cfg agent.Config) bool {
+	return cfg.MQTT.Password != "" || cfg.Discovery.Key != "" || len(cfg.Discovery.Keys) > 0 || len(cfg.MQTT.EmbeddedUsers) > 0
 }
 
 // decodeFile decodes a configuration file over cfg: the keys named after a

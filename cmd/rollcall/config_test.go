@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -180,7 +181,7 @@ func TestConfigStrict(t *testing.T) {
 		{name: "keepalive as a number", file: "mqtt: {keepalive: 30}\n", key: "mqtt.keepalive", message: "duration"},
 		{name: "null for a string", file: "mqtt: {broker: null}\n", key: "mqtt.broker", message: "string, not null"},
 		{name: "YAML alias bomb", file: "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n", message: "aliases expand"},
-		{name: "unknown service", file: "relays:\n  - x\n", key: "relays", message: "services: gpio"},
+		{name: "unknown service", file: "relays:\n  - x\n", key: "relays", message: "; services: "},
 		{name: "a service listed that does not exist", file: "services: [gpio, lasers]\n", key: "services[1]", message: "lasers"},
 		{name: "embedded broker on the LAN without users", file: "mqtt: {embedded_broker: \":1883\"}\n", key: "mqtt.embedded_broker", message: "anyone on the network could drive the pins"},
 		{name: "embedded users without the agent's own", file: "mqtt: {embedded_broker: \":1883\", embedded_users: {admin: \"0123456789\"}}\n", key: "mqtt.username", message: "must be one of mqtt.embedded_users"},
@@ -229,4 +230,62 @@ func TestConfigStrict(t *testing.T) {
 	if err != nil || cfg.MQTT.EmbeddedBroker != "" || cfg.MQTT.Broker != "tcp://10.0.0.2:1883" {
 		t.Errorf("--broker left the embedded broker on: %+v %v", cfg.MQTT, err)
 	}
+}
+
+// TestConfigSecretExposed: a configuration file every user can read is
+// warned about when it holds a secret, and only then: a password from a
+// file of its own or the environment is not the configuration's fault.
+func TestConfigSecretExposed(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		file string
+		mode os.FileMode
+		args []string
+		warn bool
+	}{
+		{"password in a readable file", "mqtt: {password: s3cret}\n", 0o644, nil, true},
+		{"discovery key in a readable file", "discovery: {key: 0123456789abcdef0123}\n", 0o644, nil, true},
+		{"password in a private file", "mqtt: {password: s3cret}\n", 0o640, nil, false},
+		{"password from --password-file", "host: pi1\n", 0o644, []string{"--password-file", pw}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			if err := os.WriteFile(f, []byte(tc.file), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(f, tc.mode) // past the umask
+			stderr := captureStderr(t, func() {
+				if _, err := load(t, append([]string{"--config", f}, tc.args...)...); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if got := strings.Contains(stderr, "chmod 0640"); got != tc.warn {
+				t.Errorf("warned %v, want %v; stderr:\n%s", got, tc.warn, stderr)
+			}
+		})
+	}
+}
+
+// captureStderr runs f with os.Stderr going to a pipe and returns what
+// was written.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- b
+	}()
+	defer func() { os.Stderr = old }()
+	f()
+	w.Close()
+	return string(<-done)
 }
