@@ -516,6 +516,11 @@ func (a *Aggregator) Inventory(now time.Time) Inventory {
 		byName[m.hostname] = append(byName[m.hostname], m)
 	}
 	for _, m := range a.machines {
+		if s, ok := a.summaries[m.hostname]; ok && s.Machine == m.id && m.version == 0 {
+			// Answered over MQTT: its summary, read along, says which
+			// description it answered from.
+			m.version = s.Version
+		}
 		h := Host{
 			Hostname: m.hostname,
 			Machine:  m.id,

@@ -504,3 +504,23 @@ func TestInventoryTable(t *testing.T) {
 	}
 	golden(t, "inventory", b)
 }
+
+// A host that answered over MQTT is shown at the version of the summary
+// read along with the sweep; another machine's summary under its name is
+// not its version.
+func TestAggregatorVersionFromSummary(t *testing.T) {
+	a := NewAggregator(SweepConfig{ReplyTo: "sweeper", ID: 42})
+	a.Start(sweepStart)
+	a.AddSummary(Summary{Host: "a", Machine: machA, Version: 7}, sweepStart)
+	a.AddSummary(Summary{Host: "b", Machine: machA, Version: 9}, sweepStart)
+	a.Add(reply("a", machA, "gpio", "gpio"), sweepStart)
+	a.Add(reply("b", machB, "gpio", "gpio"), sweepStart)
+	inv := a.Inventory(sweepStart.Add(time.Second))
+	got := map[string]uint64{}
+	for _, h := range inv.Hosts {
+		got[h.Hostname] = h.Version
+	}
+	if want := map[string]uint64{"a": 7, "b": 0}; !reflect.DeepEqual(got, want) {
+		t.Errorf("versions %v, want %v", got, want)
+	}
+}
