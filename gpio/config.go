@@ -289,6 +289,8 @@ func (c Config) Check(ck services.Checker) services.Errors {
 		}
 		if w.To < 0 || w.To >= services.HeaderPins {
 			add(services.CodeInvalid, f+".to", "GPIO %d is not on the header (BCM 0–27)", w.To)
+		} else if w.To == w.From {
+			add(services.CodeInvalid, f+".to", "GPIO %d is wired to itself; a wire joins an output to an input", w.To)
 		}
 	}
 	return errs

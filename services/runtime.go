@@ -566,18 +566,18 @@ func (rt *Runtime[C]) setup(payload []byte) (Result, bool) {
 			present[k] = true
 		}
 	}
-	if len(body) == 0 {
-		// Nothing but an id: a query, like an empty payload, answered with
-		// its id. (A setup that empties the service names its lists, as
-		// {"output":[]}.)
-		return OK(id, OpSetup, SetupResult[C]{Config: rt.cfg, Halted: rt.halted}), false
-	}
 	var errs Errors
 	merge := false
 	if v, ok := obj["merge"]; ok {
 		if merge, ok = v.(bool); !ok {
 			errs = append(errs, Errorf(CodeMalformed, "merge", "must be true or false, not %s", show(v)))
 		}
+	}
+	if len(body) == 0 && errs == nil {
+		// Nothing but an id: a query, like an empty payload, answered with
+		// its id. (A setup that empties the service names its lists, as
+		// {"output":[]}.)
+		return OK(id, OpSetup, SetupResult[C]{Config: rt.cfg, Halted: rt.halted}), false
 	}
 	var next C
 	errs = append(errs, DecodeTree(body, &next, "")...)

@@ -286,6 +286,7 @@ func TestRuntimeSetupPaths(t *testing.T) {
 		{name: "claimed pin", payload: `{"relays":[{"name":"a","pin":4}]}`, code: services.CodeConflict, field: "relays[0].pin", message: "dht22"},
 		{name: "bus pin", payload: `{"relays":[{"name":"a","pin":3}]}`, code: services.CodeConflict, field: "relays[0].pin", message: "i2c1"},
 		{name: "merge unsupported", payload: `{"merge":true,"relays":[]}`, code: services.CodeInvalid, field: "merge"},
+		{name: "merge not a bool, alone", payload: `{"merge":"yes"}`, code: services.CodeMalformed, field: "merge"},
 		{name: "YAML alias bomb", payload: "a: &a [x,x,x,x,x,x,x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nrelays: [*d]\n",
 			code: services.CodeMalformed, message: "aliases expand"},
 		{name: "hardware failure", payload: `{"relays":[{"name":"pump","pin":25},{"name":"broken","pin":5}]}`, code: services.CodeHardware, message: "line busy"},
