@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,9 @@ type Session struct {
 	// progress is when the session last showed it is alive (unix ns): a
 	// connection made, lost or attempted; see Progress.
 	progress atomic.Int64
+	// conns counts connections made, so that a connection's renewals
+	// stop once a newer one has started its own.
+	conns atomic.Uint64
 }
 
 type subscription struct {
@@ -218,8 +222,16 @@ func (s *Session) touch() { s.progress.Store(time.Now().UnixNano()) }
 // to connect: a session that is down but retrying keeps it recent.
 func (s *Session) Progress() time.Time { return time.Unix(0, s.progress.Load()) }
 
+// connected renews every subscription, then calls OnConnect: the agent
+// says online only once it hears its requests. A renewal the broker
+// refuses or does not answer is retried until it succeeds: nats-server
+// refuses a QoS 1 subscription for as long as it cannot create the
+// JetStream consumer behind it, which lasts seconds after one of its
+// nodes died. A later connection takes over from an earlier one still
+// retrying.
 func (s *Session) connected() {
 	s.touch()
+	gen := s.conns.Add(1)
 	s.mu.Lock()
 	groups := map[*subscription][]string{}
 	for f, sub := range s.subs {
@@ -227,8 +239,20 @@ func (s *Session) connected() {
 	}
 	s.mu.Unlock()
 	for sub, filters := range groups {
-		if err := s.subscribe(sub, filters); err != nil {
-			s.log.Error("mqtt resubscribe", "filters", filters, "err", err)
+		for wait := renewRetry; ; wait = min(2*wait, renewRetryMax) {
+			err := s.subscribe(sub, filters)
+			if err == nil {
+				break
+			}
+			s.log.Error("mqtt resubscribe; retrying", "filters", filters, "err", err, "in", wait)
+			select {
+			case <-time.After(wait):
+			case <-s.done:
+				return
+			}
+			if s.conns.Load() != gen || !s.client.IsConnectionOpen() {
+				return // the next connection renews them
+			}
 		}
 	}
 	s.log.Info("mqtt connected", "subscriptions", len(groups))
@@ -236,6 +260,13 @@ func (s *Session) connected() {
 		s.onConnect()
 	}
 }
+
+// How long connected waits before renewing a refused subscription again,
+// doubling up to renewRetryMax.
+const (
+	renewRetry    = time.Second
+	renewRetryMax = 10 * time.Second
+)
 
 // Publish sends one message without waiting for the broker's ack, so it
 // never blocks a handler; an error means the session could not take it.
@@ -266,7 +297,9 @@ func (s *Session) Subscribe(filter string, h services.Handler) error {
 
 // SubscribeAll registers one handler for several filters: their messages
 // reach h one at a time in the order the broker sent them, whichever filter
-// they matched.
+// they matched. When connected, it subscribes at once and returns the
+// broker's refusal or silence as an error; the filters stay registered
+// either way and are renewed, with retries, on the next connect.
 func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 	sub := &subscription{queue: make(chan services.Message, 256), h: h}
 	s.mu.Lock()
@@ -318,6 +351,9 @@ func (s *Session) Resubscribe(filter string) error {
 // packet, not one per filter: mochi-mqtt v2.7.9 stops delivering to a
 // client's later subscriptions once it holds a filter that starts with
 // '+', unless they came in the same packet (seen here; mosquitto is fine).
+// A filter the SUBACK refuses (0x80) is an error: paho reports it only in
+// the token's result, and a session that took it for granted would never
+// hear that filter's messages.
 func (s *Session) subscribe(sub *subscription, filters []string) error {
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
@@ -330,8 +366,26 @@ func (s *Session) subscribe(sub *subscription, filters []string) error {
 	if err := t.Error(); err != nil {
 		return fmt.Errorf("subscribe %v: %w", filters, err)
 	}
+	st, ok := t.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var refused []string
+	for f, code := range st.Result() {
+		if code > 2 {
+			refused = append(refused, f)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return fmt.Errorf("subscribe %v: %w", refused, errRefused)
+	}
 	return nil
 }
+
+// errRefused is the broker refusing a subscription (SUBACK return code
+// 0x80): an ACL, or, for a while, a clustered broker that lost a node.
+var errRefused = errors.New("refused by the broker")
 
 // Close ends the session. When goodbye is set, it is published first (the
 // broker does not send the will on a clean disconnect).
