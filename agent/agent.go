@@ -56,9 +56,12 @@ type Agent struct {
 	sessionp atomic.Pointer[session.Session]
 	brokerp  atomic.Pointer[broker.Broker]
 	monitorp atomic.Pointer[discovery.Monitor]
-	// stopping is set once Run is ending, so that the agent's own goodbye
-	// is not taken for someone overwriting its status.
-	stopping chan struct{}
+	// stopping is closed (by markStopping) once Run is ending, before the
+	// goodbye, so that the agent's own goodbye, which comes back on its
+	// subscription to its status, is not taken for someone overwriting
+	// its status.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 	// checkPending is set while a re-read of the retained description is
 	// scheduled; checked counts the retained descriptions read back.
 	checkPending atomic.Bool
@@ -178,7 +181,7 @@ func (a *Agent) descriptionTopic() string { return a.cfg.Host + "/description" }
 // goroutine it started has ended.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	cfg := a.cfg
-	defer close(a.stopping)
+	defer a.markStopping()
 	if cfg.MQTT.Broker == "" || cfg.MQTT.EmbeddedBroker != "" {
 		addr := cfg.MQTT.EmbeddedBroker
 		if addr == "" {
@@ -217,7 +220,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.sessionp.Store(sess)
-	defer sess.Close(a.statusTopic(), []byte("offline"))
+	defer func() {
+		a.markStopping()
+		sess.Close(a.statusTopic(), []byte("offline"))
+	}()
 
 	mon, err := discovery.ListenMonitor(discovery.MonitorConfig{
 		Addr:          fmt.Sprintf(":%d", cfg.Discovery.Port),
@@ -294,6 +300,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	<-gctx.Done()
 	return nil
 }
+
+func (a *Agent) markStopping() { a.stoppingOnce.Do(func() { close(a.stopping) }) }
 
 // onConnect republishes the retained state after every (re)connect: a
 // broker restarted without persistence has forgotten it.
