@@ -224,11 +224,10 @@ func (s *Session) Progress() time.Time { return time.Unix(0, s.progress.Load()) 
 
 // connected renews every subscription, then calls OnConnect: the agent
 // says online only once it hears its requests. A renewal the broker
-// refuses or does not answer is retried until it succeeds: nats-server
-// refuses a QoS 1 subscription for as long as it cannot create the
-// JetStream consumer behind it, which lasts seconds after one of its
-// nodes died. A later connection takes over from an earlier one still
-// retrying.
+// refuses or does not answer is retried until it succeeds (an ACL being
+// fixed; nats-server refuses QoS 1 subscriptions while it cannot create
+// their JetStream consumers). A later connection takes over from an
+// earlier one still retrying.
 func (s *Session) connected() {
 	s.touch()
 	gen := s.conns.Add(1)
@@ -289,8 +288,8 @@ func (s *Session) PublishWait(topic string, qos byte, retained bool, payload []b
 	return t.Error()
 }
 
-// Subscribe registers h for filter at QoS 1 and renews it after every
-// reconnect. A filter can be subscribed once.
+// Subscribe registers h for filter at QoS 0 (see subscribeQoS) and renews
+// it after every reconnect. A filter can be subscribed once.
 func (s *Session) Subscribe(filter string, h services.Handler) error {
 	return s.SubscribeAll([]string{filter}, h)
 }
@@ -357,7 +356,7 @@ func (s *Session) Resubscribe(filter string) error {
 func (s *Session) subscribe(sub *subscription, filters []string) error {
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
-		m[f] = 1
+		m[f] = subscribeQoS
 	}
 	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
 	if !t.WaitTimeout(10 * time.Second) {
@@ -382,6 +381,18 @@ func (s *Session) subscribe(sub *subscription, filters []string) error {
 	}
 	return nil
 }
+
+// subscribeQoS is the QoS of every subscription: 0. The session is clean,
+// so a broker redelivers nothing across connections whatever the QoS, and
+// over one live connection TCP already delivers; messages published at
+// QoS 1 still are acknowledged by the broker. A QoS 1 subscription only
+// costs: nats-server backs each with a replicated JetStream consumer,
+// which takes a fraction of a second to create, is refused for seconds
+// after a node dies, and now and then (2 of 9 here) for as long as a node
+// of three is down (nats-server 2.9.10); agents then took tens of seconds
+// to get their subscriptions back after a node died, instead of a tenth
+// of one.
+const subscribeQoS = 0
 
 // errRefused is the broker refusing a subscription (SUBACK return code
 // 0x80): an ACL, or, for a while, a clustered broker that lost a node.

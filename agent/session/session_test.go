@@ -89,12 +89,25 @@ type refuser struct {
 	mu       sync.Mutex
 	refusals int
 	asked    int
+	qos      map[string]byte // the QoS each filter was last asked at
 }
 
 func (h *refuser) ID() string { return "refuser" }
 
 func (h *refuser) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe
+}
+
+func (h *refuser) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.qos == nil {
+		h.qos = map[string]byte{}
+	}
+	for _, f := range pk.Filters {
+		h.qos[f.Filter] = f.Qos
+	}
+	return pk
 }
 
 func (h *refuser) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
@@ -189,10 +202,15 @@ func TestRefusedSubscription(t *testing.T) {
 				}
 			}
 			hook.mu.Lock()
-			asked := hook.asked
+			asked, qos := hook.asked, hook.qos["svc/req"]
 			hook.mu.Unlock()
 			if asked != tt.wantAsked {
 				t.Errorf("svc/req asked for %d times before OnConnect, want %d", asked, tt.wantAsked)
+			}
+			// QoS 0: on a clean session QoS 1 adds nothing, and
+			// nats-server would back it with a JetStream consumer.
+			if qos != 0 {
+				t.Errorf("svc/req subscribed at QoS %d, want 0", qos)
 			}
 			if tt.wantErr {
 				return
