@@ -126,8 +126,14 @@ const DefaultReplyPrefix = "/stat/"
 // CheckReplyTopic returns why a probe may not ask for answers on topic, or
 // "": a topic rollcall keeps for state or requests, the report topic
 // itself, or one outside the allowed prefixes would let anyone on the LAN
-// make every host publish there.
+// make every host publish there. A topic with a space or a dot would let
+// one probe disconnect every host from nats-server, which maps topics to
+// its subjects: it closes the connection of a client that publishes such
+// a topic (a space in any version, a dot before v2.10).
 func CheckReplyTopic(topic, reportTopic string, prefixes []string) string {
+	if strings.ContainsAny(topic, " .") {
+		return fmt.Sprintf("%q has a space or a dot, which nats-server refuses in a topic", topic)
+	}
 	if services.Reserved(topic) {
 		return fmt.Sprintf("%q is a topic rollcall keeps for state or requests", topic)
 	}

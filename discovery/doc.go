@@ -221,5 +221,8 @@
 // Whether signed or not, a monitor drops probes from a source outside the
 // subnets of the interface they arrived on (the RFC 6762 §11 on-link
 // test), rate-limits each source and all sources together, and never
-// sends UDP back to a probe's source.
+// sends UDP back to a probe's source. It also drops probes whose topic
+// is one rollcall keeps for state or requests, the report topic, outside
+// the allowed prefixes (reply_prefixes, "/stat/" by default), or has a
+// space or a dot, which nats-server refuses (CheckReplyTopic).
 package discovery

@@ -240,6 +240,10 @@ func TestMonitorDrops(t *testing.T) {
 		{"reply onto a setup", nil, probeBytes(t, Probe{ID: 1, Topic: "otherpi/gpio/setup"}), DropReplyTopic},
 		{"reply onto the report topic", nil, probeBytes(t, Probe{ID: 1, Topic: DefaultReportTopic}), DropReplyTopic},
 		{"reply onto another system's topic", nil, probeBytes(t, Probe{ID: 1, Topic: "zigbee2mqtt/bridge/request/permit_join"}), DropReplyTopic},
+		// nats-server closes the connection of a client that publishes
+		// these: one probe would disconnect every host.
+		{"reply topic with a space", nil, probeBytes(t, Probe{ID: 1, Topic: "/stat/a b"}), DropReplyTopic},
+		{"reply topic with a dot", nil, probeBytes(t, Probe{ID: 1, Topic: "/stat/a.b"}), DropReplyTopic},
 		{"unsigned, keyed monitor", Keyring{"k1": key}, probeBytes(t, Probe{ID: 1}), DropUnsigned},
 		{"unknown key", Keyring{"k2": key}, signed(nil), DropUnknownKey},
 		{"forged mac", Keyring{"k1": key}, signed(func(p *Probe) { p.Topic = "/other" }), DropBadMAC},

@@ -56,8 +56,9 @@ type Handler func(Message)
 // A Bus is a service's view of the host's MQTT session.
 type Bus interface {
 	Publisher
-	// Subscribe registers h for filter. The session renews every
-	// subscription after a reconnect.
+	// Subscribe registers h for filter (at QoS 0: the session is clean,
+	// see agent/session). The session renews every subscription after a
+	// reconnect.
 	Subscribe(filter string, h Handler) error
 	// Changed tells the host that the service's description changed, so
 	// the host's description version goes up and is republished.

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,9 @@ type Session struct {
 	fatalOnce     sync.Once
 	warnMu        sync.Mutex
 	warned        time.Time
+	// conns counts connections made, so that a connection's renewals
+	// stop once a newer one has started its own.
+	conns atomic.Uint64
 }
 
 type subscription struct {
@@ -264,8 +268,15 @@ func (s *Session) touch() { s.progress.Store(time.Now().UnixNano()) }
 // to connect: a session that is down but retrying keeps it recent.
 func (s *Session) Progress() time.Time { return time.Unix(0, s.progress.Load()) }
 
+// connected renews every subscription, then calls OnConnect: the agent
+// says online only once it hears its requests. A renewal the broker
+// refuses or does not answer is retried until it succeeds (an ACL being
+// fixed; nats-server refuses QoS 1 subscriptions while it cannot create
+// their JetStream consumers). A later connection takes over from an
+// earlier one still retrying.
 func (s *Session) connected() {
 	s.touch()
+	gen := s.conns.Add(1)
 	s.mu.Lock()
 	groups := map[*subscription][]string{}
 	for f, sub := range s.subs {
@@ -273,8 +284,20 @@ func (s *Session) connected() {
 	}
 	s.mu.Unlock()
 	for sub, filters := range groups {
-		if err := s.subscribe(sub, filters); err != nil {
-			s.log.Error("mqtt resubscribe", "filters", filters, "err", err)
+		for wait := renewRetry; ; wait = min(2*wait, renewRetryMax) {
+			err := s.subscribe(sub, filters)
+			if err == nil {
+				break
+			}
+			s.log.Error("mqtt resubscribe; retrying", "filters", filters, "err", err, "in", wait)
+			select {
+			case <-time.After(wait):
+			case <-s.done:
+				return
+			}
+			if s.conns.Load() != gen || !s.client.IsConnectionOpen() {
+				return // the next connection renews them
+			}
 		}
 	}
 	s.log.Info("mqtt connected", "subscriptions", len(groups))
@@ -282,6 +305,13 @@ func (s *Session) connected() {
 		s.onConnect()
 	}
 }
+
+// How long connected waits before renewing a refused subscription again,
+// doubling up to renewRetryMax.
+const (
+	renewRetry    = time.Second
+	renewRetryMax = 10 * time.Second
+)
 
 // Publish sends one message without waiting for the broker's ack, so it
 // never blocks a handler; an error means the session could not take it.
@@ -304,14 +334,17 @@ func (s *Session) PublishWait(topic string, qos byte, retained bool, payload []b
 	return t.Error()
 }
 
-// Subscribe registers h for filter and renews it after every reconnect. A filter can be subscribed once.
+// Subscribe registers h for filter at QoS 0 (see subscribeQoS) and renews
+// it after every reconnect. A filter can be subscribed once.
 func (s *Session) Subscribe(filter string, h services.Handler) error {
 	return s.SubscribeAll([]string{filter}, h)
 }
 
 // SubscribeAll registers one handler for several filters: their messages
 // reach h one at a time in the order the broker sent them, whichever filter
-// they matched.
+// they matched. When connected, it subscribes at once and returns the
+// broker's refusal or silence as an error; the filters stay registered
+// either way and are renewed, with retries, on the next connect.
 func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 	sub := &subscription{queue: make(chan services.Message, subscriptionQueue), h: h}
 	s.mu.Lock()
@@ -363,15 +396,13 @@ func (s *Session) Resubscribe(filter string) error {
 // packet, not one per filter: mochi-mqtt v2.7.9 stops delivering to a
 // client's later subscriptions once it holds a filter that starts with
 // '+', unless they came in the same packet (seen here; mosquitto is fine).
+// A filter the SUBACK refuses (0x80) is an error: paho reports it only in
+// the token's result, and a session that took it for granted would never
+// hear that filter's messages.
 func (s *Session) subscribe(sub *subscription, filters []string) error {
-	// QoS 0: the session is clean, so a message the broker holds for it
-	// at QoS 1 dies with the connection just the same; QoS 1 would only add
-	// the broker's in-flight window (20 on mosquitto) and its per-client
-	// queue limit (1,000), which drop requests under a flood instead of
-	// letting the service answer them busy.
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
-		m[f] = 0
+		m[f] = subscribeQoS
 	}
 	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
 	if !t.WaitTimeout(10 * time.Second) {
@@ -380,8 +411,40 @@ func (s *Session) subscribe(sub *subscription, filters []string) error {
 	if err := t.Error(); err != nil {
 		return fmt.Errorf("subscribe %v: %w", filters, err)
 	}
+	st, ok := t.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var refused []string
+	for f, code := range st.Result() {
+		if code > 2 {
+			refused = append(refused, f)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return fmt.Errorf("subscribe %v: %w", refused, errRefused)
+	}
 	return nil
 }
+
+// subscribeQoS is the QoS of every subscription: 0. The session is clean,
+// so a broker redelivers nothing across connections whatever the QoS, and
+// over one live connection TCP already delivers; messages published at
+// QoS 1 still are acknowledged by the broker. A QoS 1 subscription only
+// costs: nats-server backs each with a replicated JetStream consumer,
+// which takes a fraction of a second to create, is refused for seconds
+// after a node dies, and now and then (2 of 9 here) for as long as a node
+// of three is down (nats-server 2.9.10); agents then took tens of seconds
+// to get their subscriptions back after a node died, instead of a tenth
+// of one. And QoS 1 adds the broker's in-flight window (20 on mosquitto)
+// and its per-client queue limit (1,000), which drop requests under a
+// flood instead of letting the service answer them busy.
+const subscribeQoS = 0
+
+// errRefused is the broker refusing a subscription (SUBACK return code
+// 0x80): an ACL, or, for a while, a clustered broker that lost a node.
+var errRefused = errors.New("refused by the broker")
 
 // Close ends the session. When goodbye is set, it is published first (the
 // broker does not send the will on a clean disconnect).

@@ -4,8 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/rollcall/rollcall/agent/broker"
 	"github.com/rollcall/rollcall/agent/session"
@@ -71,6 +78,158 @@ func TestRetainedFlagAndCloseTwice(t *testing.T) {
 	sub.Close("", nil)
 	sub.Close("", nil) // a second Close is harmless
 	pub.Close("", nil)
+}
+
+// refuser is a broker hook that refuses subscriptions to one filter, the
+// first refusals times (forever when negative), as an ACL or a clustered
+// broker that lost a node would.
+type refuser struct {
+	mqtt.HookBase
+	filter string
+
+	mu       sync.Mutex
+	refusals int
+	asked    int
+	qos      map[string]byte // the QoS each filter was last asked at
+}
+
+func (h *refuser) ID() string { return "refuser" }
+
+func (h *refuser) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribe
+}
+
+func (h *refuser) OnSubscribe(_ *mqtt.Client, pk packets.Packet) packets.Packet {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.qos == nil {
+		h.qos = map[string]byte{}
+	}
+	for _, f := range pk.Filters {
+		h.qos[f.Filter] = f.Qos
+	}
+	return pk
+}
+
+func (h *refuser) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+func (h *refuser) OnACLCheck(_ *mqtt.Client, topic string, write bool) bool {
+	if write || topic != h.filter {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.asked++
+	if h.refusals == 0 {
+		return true
+	}
+	h.refusals--
+	return false
+}
+
+// refusingBroker starts a mochi broker on loopback that refuses filter
+// the first refusals times.
+func refusingBroker(t *testing.T, filter string, refusals int) (string, *refuser) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &refuser{filter: filter, refusals: refusals}
+	srv := mqtt.New(&mqtt.Options{Logger: slog.New(slog.DiscardHandler), InlineClient: true})
+	if err := srv.AddHook(h, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewNet("test", ln)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return "tcp://" + ln.Addr().String(), h
+}
+
+func TestRefusedSubscription(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name     string
+		refusals int
+		// connectFirst subscribes once connected; otherwise before, so
+		// that the connection's renewal subscribes.
+		connectFirst bool
+		wantErr      bool
+		wantAsked    int
+	}{
+		{name: "refused while connected is an error", refusals: -1, connectFirst: true, wantErr: true, wantAsked: 1},
+		{name: "granted while connected", refusals: 0, connectFirst: true, wantAsked: 1},
+		{name: "refused renewal retried before OnConnect", refusals: 1, wantAsked: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url, hook := refusingBroker(t, "svc/req", tt.refusals)
+			online := make(chan struct{})
+			var once sync.Once
+			s, err := session.New(session.Options{
+				Config:    session.Config{Broker: url, Keepalive: 5 * time.Second},
+				ClientID:  "refused",
+				OnConnect: func() { once.Do(func() { close(online) }) },
+			}, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close("", nil)
+			got := make(chan services.Message, 1)
+			subscribe := func() error {
+				return s.SubscribeAll([]string{"svc/other", "svc/req"}, func(m services.Message) { got <- m })
+			}
+			if !tt.connectFirst {
+				if err := subscribe(); err != nil {
+					t.Fatalf("subscribe before connecting: %v", err)
+				}
+			}
+			if err := s.Connect(t.Context(), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-online:
+			case <-time.After(10 * time.Second):
+				t.Fatal("OnConnect never ran")
+			}
+			if tt.connectFirst {
+				err := subscribe()
+				if (err != nil) != tt.wantErr || err != nil && !strings.Contains(err.Error(), "svc/req") {
+					t.Fatalf("SubscribeAll = %v, want an error naming svc/req: %v", err, tt.wantErr)
+				}
+			}
+			hook.mu.Lock()
+			asked, qos := hook.asked, hook.qos["svc/req"]
+			hook.mu.Unlock()
+			if asked != tt.wantAsked {
+				t.Errorf("svc/req asked for %d times before OnConnect, want %d", asked, tt.wantAsked)
+			}
+			// QoS 0: on a clean session QoS 1 adds nothing, and
+			// nats-server would back it with a JetStream consumer.
+			if qos != 0 {
+				t.Errorf("svc/req subscribed at QoS %d, want 0", qos)
+			}
+			if tt.wantErr {
+				return
+			}
+			// Granted in the end: its messages arrive.
+			if err := s.PublishWait("svc/req", 1, false, []byte("go"), 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-got:
+				if string(m.Payload) != "go" {
+					t.Errorf("got %+v", m)
+				}
+			case <-time.After(5 * time.Second):
+				t.Error("no message on svc/req")
+			}
+		})
+	}
 }
 
 func TestEmbeddedBrokerUsers(t *testing.T) {
