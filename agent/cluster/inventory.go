@@ -287,6 +287,8 @@ func (r *retained) inventory() Inventory {
 				for _, sd := range d.Services {
 					h.Services = append(h.Services, discovery.NewReply(discovery.Report{}, sd, nil).ServiceInfo)
 				}
+				// In the order a sweep lists them.
+				slices.SortStableFunc(h.Services, func(x, y Service) int { return cmp.Compare(x.Function, y.Function) })
 				if len(d.Conflicts) > 0 {
 					h.Conflict = true
 					m := map[string]bool{d.Machine: true}

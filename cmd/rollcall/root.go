@@ -317,6 +317,9 @@ func newDemoCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&opts.Hosts, "hosts", 4, "number of simulated hosts")
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "state directory for the hosts (default: a temporary one, removed after)")
+	cmd.Flags().StringVar(&opts.Broker, "broker", "", "MQTT broker to use, e.g. tcp://127.0.0.1:1883 (default: an embedded one on a free loopback port)")
+	cmd.Flags().IntVar(&opts.Port, "port", 0, "discovery UDP port (default: a free one)")
+	cmd.Flags().BoolVar(&opts.Stay, "stay", false, "keep the cluster running after the tour, until Ctrl-C, to drive it with the other commands")
 	return cmd
 }
 
