@@ -18,6 +18,7 @@ type floodResult struct {
 	sent, answered    int
 	ok, busy, halted  int
 	estopActed        time.Duration // from the estop's publish to the service halted
+	estopHeard        time.Duration // from the estop's publish to a bare subscriber's receipt: the broker's own queue
 	estopAnswered     time.Duration // from the estop's publish to its result, through the flooded broker
 	unansweredExample string
 }
@@ -58,6 +59,22 @@ func flood(t testing.TB, broker string, a *Agent, n int) floodResult {
 	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
 		t.Fatal(tk.Error())
 	}
+	// A bare subscriber to the control topic on a connection of its own
+	// with the same filters the agent holds for the flood: the baseline,
+	// what the broker's queue costs any client.
+	var heardAt time.Time
+	heard := make(chan struct{})
+	bare := connectUser(t, broker, userID("bare"))
+	defer bare.Disconnect(0)
+	tk = bare.SubscribeMultiple(map[string]byte{"pi1/gpio/setup": 0, "pi1/gpio/control": 0}, func(_ paho.Client, m paho.Message) {
+		if m.Topic() == "pi1/gpio/control" {
+			heardAt = time.Now()
+			close(heard)
+		}
+	})
+	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatal(tk.Error())
+	}
 	pub := connectUser(t, broker, userID("flood"))
 	defer pub.Disconnect(0)
 	var toks []paho.Token
@@ -82,12 +99,19 @@ func flood(t testing.TB, broker string, a *Agent, n int) floodResult {
 		tk.WaitTimeout(10 * time.Second)
 	}
 	select {
+	case <-heard:
+	case <-time.After(10 * time.Second):
+	}
+	select {
 	case <-all:
 	case <-time.After(20 * time.Second):
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	fr := floodResult{sent: n + 1, answered: len(results), estopActed: acted}
+	if !heardAt.IsZero() {
+		fr.estopHeard = heardAt.Sub(estopAt)
+	}
 	for i := range n {
 		r, ok := results[fmt.Sprint(i)]
 		switch {
@@ -117,8 +141,8 @@ func TestSetupFloodEstop(t *testing.T) {
 		c := newTestCluster(t, broker)
 		a := c.start(c.config("pi1"))
 		fr := flood(t, broker, a, 3000)
-		t.Logf("%d requests: %d answered (%d ok, %d busy, %d halted); estop acted on %v after it was sent, answered after %v",
-			fr.sent, fr.answered, fr.ok, fr.busy, fr.halted, fr.estopActed, fr.estopAnswered)
+		t.Logf("%d requests: %d answered (%d ok, %d busy, %d halted); estop acted on %v after it was sent (a bare subscriber had it after %v), answered after %v",
+			fr.sent, fr.answered, fr.ok, fr.busy, fr.halted, fr.estopActed, fr.estopHeard, fr.estopAnswered)
 		if fr.answered != fr.sent {
 			t.Errorf("%d of %d requests got no result (e.g. id %s)", fr.sent-fr.answered, fr.sent, fr.unansweredExample)
 		}
@@ -133,10 +157,12 @@ func TestSetupFloodEstop(t *testing.T) {
 
 // BenchmarkEstopUnderFlood reports the estop's latency under a 3,000-setup
 // flood through mosquitto (target p99 ≤ 50 ms) and the requests left
-// without a result (target 0), over several floods.
+// without a result (target 0), over several floods, beside the baseline:
+// a bare subscriber to the same topics on a connection of its own, which
+// the broker serves the same flood.
 func BenchmarkEstopUnderFlood(b *testing.B) {
 	broker := mosquitto(b)
-	var acted, answered []time.Duration
+	var acted, heard, answered []time.Duration
 	unanswered := 0
 	const floods = 20
 	for range floods {
@@ -144,14 +170,18 @@ func BenchmarkEstopUnderFlood(b *testing.B) {
 		a := c.start(c.config("pi1"))
 		fr := flood(b, broker, a, 3000)
 		acted = append(acted, fr.estopActed)
+		heard = append(heard, fr.estopHeard)
 		answered = append(answered, fr.estopAnswered)
 		unanswered += fr.sent - fr.answered
 		c.stopAll()
 	}
 	slices.Sort(acted)
+	slices.Sort(heard)
 	slices.Sort(answered)
 	b.ReportMetric(float64(acted[len(acted)/2].Microseconds())/1000, "acted-p50-ms")
 	b.ReportMetric(float64(acted[len(acted)*99/100].Microseconds())/1000, "acted-p99-ms")
+	b.ReportMetric(float64(heard[len(heard)/2].Microseconds())/1000, "bare-p50-ms")
+	b.ReportMetric(float64(heard[len(heard)*99/100].Microseconds())/1000, "bare-p99-ms")
 	b.ReportMetric(float64(answered[len(answered)/2].Microseconds())/1000, "answered-p50-ms")
 	b.ReportMetric(float64(answered[len(answered)*99/100].Microseconds())/1000, "answered-p99-ms")
 	b.ReportMetric(float64(unanswered), "unanswered")
