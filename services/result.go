@@ -11,6 +11,10 @@ const (
 	OpSet     = "set"
 	OpControl = "control"
 	OpGet     = "get"
+	// OpRead is not a request: a service that reads inputs on its own
+	// reports a failed read on its result topic with this op, the field
+	// naming the input's configuration ("channels[2]").
+	OpRead = "read"
 )
 
 // Error codes of a Result.

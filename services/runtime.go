@@ -37,6 +37,9 @@ type Checker struct {
 // CheckOnChange is CheckOnChange for the service's own topics.
 func (c Checker) CheckOnChange(topic string) string { return CheckOnChange(c.Topics, topic) }
 
+// CheckFollow is CheckFollow for the service's own topics.
+func (c Checker) CheckFollow(topic string) string { return CheckFollow(c.Topics, topic) }
+
 // A FailsafeDelayer is a configuration with a delay after which, without a
 // broker, the runtime drives outputs to failsafe (see Device.Failsafe).
 type FailsafeDelayer interface {
@@ -934,6 +937,14 @@ type value struct {
 	topic   string
 	v       any
 	payload []byte
+	also    []Retained
+}
+
+// Retained is one more retained message that goes with a value: the
+// plain number on <topic>/value beside a JSON reading, say.
+type Retained struct {
+	Topic   string
+	Payload []byte
 }
 
 func newValues(out *outbox) *Values { return &Values{m: map[string]*value{}, out: out} }
@@ -941,10 +952,25 @@ func newValues(out *outbox) *Values { return &Values{m: map[string]*value{}, out
 // Publish records the value of one input or output (kind "input" or
 // "output") and publishes payload, retained, on topic.
 func (vs *Values) Publish(kind, name, topic string, v any, payload []byte) {
+	vs.PublishWith(kind, name, topic, v, payload)
+}
+
+// PublishWith is Publish with more retained messages that belong to the
+// same value: they are published after it, republished with it on a get
+// or a reconnect, and cleared with it when the input or output goes.
+func (vs *Values) PublishWith(kind, name, topic string, v any, payload []byte, also ...Retained) {
 	vs.mu.Lock()
-	vs.m[kind+"/"+name] = &value{topic: topic, v: v, payload: payload}
-	vs.out.Send(topic, true, payload)
+	vs.m[kind+"/"+name] = &value{topic: topic, v: v, payload: payload, also: also}
+	vs.send(vs.m[kind+"/"+name])
 	vs.mu.Unlock()
+}
+
+// send publishes e and what goes with it; vs.mu is held.
+func (vs *Values) send(e *value) {
+	vs.out.Send(e.topic, true, e.payload)
+	for _, a := range e.also {
+		vs.out.Send(a.Topic, true, a.Payload)
+	}
 }
 
 // Get returns the last value of an input or output.
@@ -965,7 +991,7 @@ func (vs *Values) republishOne(key string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	vs.out.Send(e.topic, true, e.payload)
+	vs.send(e)
 	return e.v, true
 }
 
@@ -975,7 +1001,7 @@ func (vs *Values) republish(prefix string) {
 	defer vs.mu.Unlock()
 	for _, k := range slices.Sorted(maps.Keys(vs.m)) {
 		if strings.HasPrefix(k, prefix) {
-			vs.out.Send(vs.m[k].topic, true, vs.m[k].payload)
+			vs.send(vs.m[k])
 		}
 	}
 }
@@ -986,6 +1012,9 @@ func (vs *Values) clearExcept(keep map[string]bool) {
 	for k, e := range vs.m {
 		if !keep[k] {
 			vs.out.Send(e.topic, true, nil)
+			for _, a := range e.also {
+				vs.out.Send(a.Topic, true, nil)
+			}
 			delete(vs.m, k)
 		}
 	}
