@@ -88,10 +88,13 @@ const (
 // function runs in a goroutine of its own, never the runtime's) and
 // publishes what it reads.
 type scanner struct {
-	svc      *Service
-	spec     ChannelConfig
-	chip     *chip
-	ch       Channel
+	svc  *Service
+	spec ChannelConfig
+	chip *chip
+	ch   Channel
+	// as turns a sample of the sim standing in for a real chip (under
+	// --sim) into one of that chip: its resolution, range and signs.
+	as       func(Sample) Sample
 	every    time.Duration
 	scale    float64
 	topic    string
@@ -120,16 +123,50 @@ type stats struct {
 func (s *Service) newScanner(spec ChannelConfig, field string, c *chip) *scanner {
 	unit, _ := json.Marshal(spec.unit())
 	ch := spec.channel()
+	as := func(s Sample) Sample { return s }
 	if s.env.Sim {
 		// The sim stands in for whatever chip the setup names: 8 inputs,
 		// any pair, no range or rate.
 		ch.Input, ch.Neg, ch.Range, ch.Rate = ch.Input%8, ch.Neg%8, 0, 0
 		ch.Diff = ch.Diff && ch.Neg != ch.Input
+		as = simulate(c.spec, spec)
 	}
 	topic := s.Topics().Input(spec.Name)
 	return &scanner{
-		svc: s, spec: spec, chip: c, ch: ch, every: spec.interval(), scale: spec.scale(),
+		svc: s, spec: spec, chip: c, ch: ch, as: as, every: spec.interval(), scale: spec.scale(),
 		topic: topic, valTopic: topic + "/value", unitJSON: unit, field: field,
+	}
+}
+
+// simulate returns what the chip cc would read of the sim's voltage, so
+// that a simulated pcf8591 gives 8-bit codes and an ads1115 at ±0.256 V
+// clips: the raw codes and ranges a user sees match the chip named.
+func simulate(cc ChipConfig, ch ChannelConfig) func(Sample) Sample {
+	model, _ := LookupChip(cc.Chip)
+	diff := ch.Neg != nil
+	var fs float64 // volts of one full-scale step count
+	var lo, hi int64
+	switch cc.Chip {
+	case ChipMCP3008:
+		fs, lo, hi = cc.vref(), 0, 1023
+	case ChipPCF8591:
+		fs, lo, hi = cc.vref(), 0, 255
+		if diff {
+			lo, hi = -128, 127
+		}
+	case ChipADS1115, ChipADS1015:
+		half := int64(1) << (model.Bits - 1)
+		fs, lo, hi = 2*model.WithDefaults(ch.channel()).Range, -half, half-1
+	default:
+		return func(s Sample) Sample { return s }
+	}
+	steps := float64(hi - lo + 1)
+	if cc.Chip == ChipPCF8591 || cc.Chip == ChipMCP3008 {
+		steps = float64(int64(1) << model.Bits)
+	}
+	return func(s Sample) Sample {
+		raw := min(max(int64(math.Round(s.Volts*steps/fs)), lo), hi)
+		return Sample{Raw: raw, Volts: float64(raw) * fs / steps}
 	}
 }
 
@@ -173,7 +210,7 @@ func (sc *scanner) tick() {
 		sc.timer = sc.svc.clock.AfterFunc(delay, sc.tick)
 		return
 	}
-	sc.read(sample, now)
+	sc.read(sc.as(sample), now)
 	// Keep to the interval's grid, skipping the slots a slow read
 	// overran rather than catching up in a burst.
 	next := sc.due.Add(sc.every)
@@ -199,6 +236,7 @@ func (sc *scanner) read(s Sample, now time.Time) {
 	}
 	sc.published, sc.last = true, v
 	sc.st.published++
+	v = round(v)
 	value := appendNumber(make([]byte, 0, 24), v)
 	b := make([]byte, 0, 112)
 	b = append(b, `{"value":`...)
@@ -208,11 +246,11 @@ func (sc *scanner) read(s Sample, now time.Time) {
 	b = append(b, `,"raw":`...)
 	b = strconv.AppendInt(b, s.Raw, 10)
 	b = append(b, `,"volts":`...)
-	b = appendNumber(b, s.Volts)
+	b = appendNumber(b, round(s.Volts))
 	b = append(b, `,"ts":"`...)
 	b = now.UTC().AppendFormat(b, tsLayout)
 	b = append(b, `"}`...)
-	sc.svc.Values().PublishWith("input", sc.spec.Name, sc.topic, round(v), b, services.Retained{Topic: sc.valTopic, Payload: value})
+	sc.svc.Values().PublishWith("input", sc.spec.Name, sc.topic, v, b, services.Retained{Topic: sc.valTopic, Payload: value})
 }
 
 // tsLayout is RFC 3339 with milliseconds: a 1 kHz scan needs them.

@@ -606,3 +606,37 @@ func TestServiceBadRequests(t *testing.T) {
 		t.Errorf("errors %+v, want 5", r.Errors)
 	}
 }
+
+// TestServiceSimActsAsTheChip: under --sim, a channel reads what the chip
+// its setup names would: its resolution, its range, clipped beyond it.
+func TestServiceSimActsAsTheChip(t *testing.T) {
+	tests := []struct {
+		name  string
+		chip  ChipConfig
+		ch    ChannelConfig
+		volts float64 // pinned on the sim's input
+		raw   int64
+		want  float64
+	}{
+		{"pcf8591, 8 bits", ChipConfig{Chip: ChipPCF8591}, ChannelConfig{Channel: 1}, 1.65, 128, 1.65},
+		{"pcf8591 at 5 V", ChipConfig{Chip: ChipPCF8591, VRef: 5}, ChannelConfig{Channel: 1}, 2.5, 128, 2.5},
+		{"mcp3008, 10 bits", ChipConfig{Chip: ChipMCP3008}, ChannelConfig{Channel: 1}, 1.65, 512, 1.65},
+		{"ads1115 at 4.096 V", ChipConfig{Chip: ChipADS1115}, ChannelConfig{Channel: 1}, 1.024, 8192, 1.024},
+		{"ads1115 clipped at 0.256 V", ChipConfig{Chip: ChipADS1115}, ChannelConfig{Channel: 1, Range: 0.256}, 1, 32767, 0.256 * 32767 / 32768},
+		{"ads1015, 12 bits", ChipConfig{Chip: ChipADS1015}, ChannelConfig{Channel: 1, Range: 2.048}, 1.024, 1024, 1.024},
+		{"sim, 12 bits", ChipConfig{Chip: ChipSim}, ChannelConfig{Channel: 1}, 1.65, 2048, 1.65},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.chip.Name, tc.ch.Name = "c", "x"
+			h := start(t, Config{Chips: []ChipConfig{tc.chip}, Channels: []ChannelConfig{tc.ch}}, "")
+			h.sim("c").Pin(1, tc.volts)
+			h.advance(0)
+			h.bus.Next(t, 0, hostName+"/ain/input/x/value")
+			got := h.readings(0, "x")
+			if len(got) != 1 || got[0].Raw != tc.raw || math.Abs(got[0].Volts-tc.want) > 1e-6 {
+				t.Errorf("readings %+v, want raw %d at %v V", got, tc.raw, tc.want)
+			}
+		})
+	}
+}
