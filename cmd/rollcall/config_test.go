@@ -14,8 +14,12 @@ import (
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/sensors/ain"
+	"github.com/rollcall/rollcall/sensors/dac"
 	"github.com/rollcall/rollcall/services"
 )
+
+func ptr[T any](v T) *T { return &v }
 
 // load runs loadConfig the way a subcommand does, with args as flags.
 func load(t *testing.T, args ...string) (agent.Config, error) {
@@ -75,6 +79,18 @@ func TestConfigPi(t *testing.T) {
 			{Name: "float_switch", Pin: 17, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond)},
 			{Name: "button", Pin: 22, Pull: "down", Edge: "both", Debounce: services.Duration(20 * time.Millisecond), OnChange: "pizero1/gpio/set/lamp"},
 		},
+	}
+	want.Blocks[ain.Name] = &ain.Config{
+		Chips: []ain.ChipConfig{{Name: "adc", Chip: "ads1115", Bus: "i2c1", Addr: 0x48}},
+		Channels: []ain.ChannelConfig{
+			{Name: "soil", Chip: "adc", Channel: 0, Range: 4.096, Rate: 128, Interval: services.Duration(10 * time.Second), Scale: 33.3, Unit: "%", Deadband: 1},
+			{Name: "shunt", Chip: "adc", Channel: 2, Neg: ptr(3), Range: 0.256, Rate: 860, Interval: services.Duration(100 * time.Millisecond), Deadband: 0.001},
+		},
+	}
+	want.Blocks[dac.Name] = &dac.Config{
+		FailsafeAfter: services.Duration(60 * time.Second),
+		Chips:         []dac.ChipConfig{{Name: "dac0", Chip: "mcp4725", Bus: "i2c1", Addr: 0x60, VRef: 3.3}},
+		Outputs:       []dac.OutputConfig{{Name: "level", Chip: "dac0"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("configs/pi.yaml:\n got %#v\nwant %#v", got, want)

@@ -4,4 +4,6 @@ package main
 // package that registers itself with services.Register, and one line here.
 import (
 	_ "github.com/rollcall/rollcall/gpio"
+	_ "github.com/rollcall/rollcall/sensors/ain"
+	_ "github.com/rollcall/rollcall/sensors/dac"
 )
