@@ -370,6 +370,9 @@ type ChannelState struct {
 	Reads     uint64 `json:"reads"`
 	Published uint64 `json:"published"`
 	Errors    uint64 `json:"errors"`
+	// Missed counts the reads skipped because the scan fell too far
+	// behind its interval (slow reads, a busy machine).
+	Missed uint64 `json:"missed,omitempty"`
 	// Failing counts the reads that failed in a row; the channel retries
 	// with a backoff that doubles from its interval up to a minute.
 	Failing   int    `json:"failing,omitempty"`
@@ -430,7 +433,7 @@ func (s *Service) Interfaces(cfg Config) services.Interfaces {
 		}
 		if sc := scans[spec.Name]; sc != nil && sc.spec.equal(spec) {
 			sc.mu.Lock()
-			cs.Reads, cs.Published, cs.Errors = sc.st.reads, sc.st.published, sc.st.errors
+			cs.Reads, cs.Published, cs.Errors, cs.Missed = sc.st.reads, sc.st.published, sc.st.errors, sc.st.missed
 			cs.Failing, cs.LastError = sc.failing, sc.st.lastError
 			sc.mu.Unlock()
 		}

@@ -640,3 +640,34 @@ func TestServiceSimActsAsTheChip(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceScanGrid: reads keep to the interval's grid; a scan a
+// little behind catches up read after read, one far behind skips the
+// slots it missed.
+func TestServiceScanGrid(t *testing.T) {
+	h := start(t, Config{Channels: []ChannelConfig{{Name: "x", Channel: 0, Interval: services.Duration(10 * time.Millisecond)}}}, "")
+	steps := []struct {
+		name    string
+		advance time.Duration
+		reads   uint64
+	}{
+		{"the first read at once", 0, 1},
+		{"35 ms later: the 10 ms slot", 35 * time.Millisecond, 2},
+		{"catching up the 20 ms slot", 0, 3},
+		{"and the 30 ms slot", 0, 4},
+		{"the 40 ms slot is not due yet", 0, 4},
+		{"40 ms", 5 * time.Millisecond, 5},
+		{"200 ms behind: one read", 200 * time.Millisecond, 6},
+		{"the missed slots skipped", 0, 6},
+		{"back on the grid at 250 ms", 10 * time.Millisecond, 7},
+	}
+	for _, s := range steps {
+		h.advance(s.advance)
+		if got := h.channel("x").Reads; got != s.reads {
+			t.Fatalf("%s: %d reads, want %d", s.name, got, s.reads)
+		}
+	}
+	if got := h.channel("x").Missed; got != 19 {
+		t.Errorf("missed %d reads, want 19 (60 to 240 ms)", got)
+	}
+}
