@@ -143,7 +143,7 @@ func TestAINReadingsAndDeadband(t *testing.T) {
 		})
 		soil := u.readings(from, "pi1/ain/input/soil")
 		for i, s := range soil {
-			if s.Unit != "%" || s.Volts < 0 || s.Volts > 3.3 || s.Value != roundTo9(s.Volts*30.3) {
+			if s.Unit != "%" || s.Volts < 0 || s.Volts > 3.3 || abs(s.Value-s.Volts*30.3) > 1e-5 {
 				t.Errorf("reading %d: %+v", i, s)
 			}
 			if i > 0 && s.TS <= soil[i-1].TS {
@@ -168,11 +168,6 @@ func TestAINReadingsAndDeadband(t *testing.T) {
 			t.Errorf("calm: %d reads, %d published; want 5 or more, and 1", ch["calm"].Reads, ch["calm"].Published)
 		}
 	})
-}
-
-func roundTo9(v float64) float64 {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 9, 64), 64)
-	return f
 }
 
 // TestDACSetAndFollow: a dac output starts at init, takes a set in volts
