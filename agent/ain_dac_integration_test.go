@@ -150,7 +150,8 @@ func TestAINReadingsAndDeadband(t *testing.T) {
 				t.Errorf("reading %d at %s, not after %s", i, s.TS, soil[i-1].TS)
 			}
 		}
-		if v := u.retained("pi1/ain/input/soil/value"); func() bool { _, err := strconv.ParseFloat(v, 64); return err != nil }() {
+		v := u.retained("pi1/ain/input/soil/value")
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
 			t.Errorf("retained plain value %q is not a number", v)
 		}
 		var rd reading
