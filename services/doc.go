@@ -23,7 +23,7 @@
 // A sensor service publishes each reading as a JSON object,
 // {"value":…,"unit":"…","raw":…,"ts":"<RFC 3339>"}, on input/<name>, and
 // the value alone, a plain number, on input/<name>/value, both retained
-// (Values.PublishWith keeps the two together).
+// (Values.PublishEach keeps the two together).
 //
 // Requests that arrive retained (a message the broker kept from the past)
 // are ignored with a warning: a stored setup or recover would otherwise
@@ -67,7 +67,11 @@
 //     a full queue answers busy;
 //   - the retained values of inputs and outputs (Values), republished on
 //     get and after every reconnect, cleared when a pin or channel goes;
-//   - a description taken from a snapshot, never waiting for hardware.
+//   - a description taken from a snapshot, never waiting for hardware;
+//   - for inputs read at an interval, a Scan per channel: reads off the
+//     runtime's goroutine, read errors counted, reported on the result
+//     topic with op "read" (rate-limited) and in the health (ScanHealth),
+//     failing channels retried with backoff.
 //
 // Fakes for tests are in servicestest: a Bus, a Clock and Claims.
 package services

@@ -11,9 +11,8 @@ const (
 	OpSet     = "set"
 	OpControl = "control"
 	OpGet     = "get"
-	// OpRead is not a request: a service that reads inputs on its own
-	// reports a failed read on its result topic with this op, the field
-	// naming the input's configuration ("channels[2]").
+	// OpRead is the op of the results a service publishes unasked when
+	// reading an input fails (see Scan).
 	OpRead = "read"
 )
 

@@ -934,14 +934,11 @@ type Values struct {
 }
 
 type value struct {
-	topic   string
-	v       any
-	payload []byte
-	also    []Retained
+	v    any
+	msgs []Retained
 }
 
-// Retained is one more retained message that goes with a value: the
-// plain number on <topic>/value beside a JSON reading, say.
+// Retained is one retained message of a value.
 type Retained struct {
 	Topic   string
 	Payload []byte
@@ -952,25 +949,20 @@ func newValues(out *outbox) *Values { return &Values{m: map[string]*value{}, out
 // Publish records the value of one input or output (kind "input" or
 // "output") and publishes payload, retained, on topic.
 func (vs *Values) Publish(kind, name, topic string, v any, payload []byte) {
-	vs.PublishWith(kind, name, topic, v, payload)
+	vs.PublishEach(kind, name, v, Retained{Topic: topic, Payload: payload})
 }
 
-// PublishWith is Publish with more retained messages that belong to the
-// same value: they are published after it, republished with it on a get
-// or a reconnect, and cleared with it when the input or output goes.
-func (vs *Values) PublishWith(kind, name, topic string, v any, payload []byte, also ...Retained) {
+// PublishEach records the value of one input or output and publishes each
+// of msgs, retained: a value carried on several topics (a reading as JSON
+// on <topic> and as a bare number on <topic>/value) is republished and
+// cleared as one.
+func (vs *Values) PublishEach(kind, name string, v any, msgs ...Retained) {
 	vs.mu.Lock()
-	vs.m[kind+"/"+name] = &value{topic: topic, v: v, payload: payload, also: also}
-	vs.send(vs.m[kind+"/"+name])
-	vs.mu.Unlock()
-}
-
-// send publishes e and what goes with it; vs.mu is held.
-func (vs *Values) send(e *value) {
-	vs.out.Send(e.topic, true, e.payload)
-	for _, a := range e.also {
-		vs.out.Send(a.Topic, true, a.Payload)
+	vs.m[kind+"/"+name] = &value{v: v, msgs: msgs}
+	for _, m := range msgs {
+		vs.out.Send(m.Topic, true, m.Payload)
 	}
+	vs.mu.Unlock()
 }
 
 // Get returns the last value of an input or output.
@@ -995,6 +987,12 @@ func (vs *Values) republishOne(key string) (any, bool) {
 	return e.v, true
 }
 
+func (vs *Values) send(e *value) {
+	for _, m := range e.msgs {
+		vs.out.Send(m.Topic, true, m.Payload)
+	}
+}
+
 // republish publishes again every value whose key starts with prefix.
 func (vs *Values) republish(prefix string) {
 	vs.mu.Lock()
@@ -1011,9 +1009,8 @@ func (vs *Values) clearExcept(keep map[string]bool) {
 	defer vs.mu.Unlock()
 	for k, e := range vs.m {
 		if !keep[k] {
-			vs.out.Send(e.topic, true, nil)
-			for _, a := range e.also {
-				vs.out.Send(a.Topic, true, nil)
+			for _, m := range e.msgs {
+				vs.out.Send(m.Topic, true, nil)
 			}
 			delete(vs.m, k)
 		}

@@ -102,7 +102,7 @@ func (b *board) Apply(prev, next relayConfig, safe bool) error {
 		topic := b.rt.Topics().Output(r.Name)
 		// The relay's state also goes out as a word, for a dashboard.
 		word := services.Retained{Topic: topic + "/state", Payload: []byte(map[int]string{0: "off", 1: "on"}[v])}
-		b.rt.Values().PublishWith("output", r.Name, topic, v, []byte(strconv.Itoa(v)), word)
+		b.rt.Values().PublishEach("output", r.Name, v, services.Retained{Topic: topic, Payload: []byte(strconv.Itoa(v))}, word)
 	}
 	return nil
 }

@@ -97,12 +97,13 @@ type Interface struct {
 	Set string `json:"set,omitempty"`
 	// Value is the current value, when the service knows it.
 	Value any `json:"value,omitempty"`
-	// Min and Max bound the values a number can take, where the service
-	// knows them (an ADC's range through its scale).
+	// Min and Max bound a number's values in Unit, where the service
+	// knows them (a sensor's measuring range), so that a client can
+	// scale a gauge without knowing the chip.
 	Min *float64 `json:"min,omitempty"`
 	Max *float64 `json:"max,omitempty"`
-	// Interval is how often an input is read and, if changed, published;
-	// absent for an input published on change only.
+	// Interval is how often an input is read, for inputs read at an
+	// interval rather than on change.
 	Interval Duration `json:"interval,omitempty"`
 }
 

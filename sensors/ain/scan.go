@@ -258,7 +258,7 @@ func (sc *scanner) read(s Sample, now time.Time) {
 	b = append(b, `,"ts":"`...)
 	b = now.UTC().AppendFormat(b, tsLayout)
 	b = append(b, `"}`...)
-	sc.svc.Values().PublishWith("input", sc.spec.Name, sc.topic, v, b, services.Retained{Topic: sc.valTopic, Payload: value})
+	sc.svc.Values().PublishEach("input", sc.spec.Name, v, services.Retained{Topic: sc.topic, Payload: b}, services.Retained{Topic: sc.valTopic, Payload: value})
 }
 
 // tsLayout is RFC 3339 with milliseconds: a 1 kHz scan needs them.

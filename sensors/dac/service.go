@@ -352,7 +352,7 @@ func (s *Service) publish(o *output) {
 	b.WriteString(s.clock.Now().UTC().Format(tsLayout))
 	b.WriteString(`"}`)
 	topic := s.Topics().Output(o.spec.Name)
-	s.Values().PublishWith("output", o.spec.Name, topic, v, b.Bytes(), services.Retained{Topic: topic + "/value", Payload: value})
+	s.Values().PublishEach("output", o.spec.Name, v, services.Retained{Topic: topic, Payload: b.Bytes()}, services.Retained{Topic: topic + "/value", Payload: value})
 }
 
 // tsLayout is RFC 3339 with milliseconds, as ain's readings have it.
