@@ -113,9 +113,6 @@ func (s *Scan) Status() ScanStatus {
 	return s.st
 }
 
-// Name is the channel's name.
-func (s *Scan) Name() string { return s.o.Name }
-
 func (s *Scan) tick() {
 	publish, err := s.o.Read()
 	s.mu.Lock()
