@@ -66,21 +66,24 @@
 // (see configs/pi.yaml and configs/sim.yaml). The description lists every
 // channel as an input with its topic, unit, min and max (the chip's range
 // through scale and offset) and interval, and its state lists the chips
-// (open or why not) and channels (reads, readings published, errors) with
-// the setup and reading schemas.
+// (open or why not) and channels (reads, readings published, errors,
+// missed reads) with the setup and reading schemas.
 //
 // # Reading
 //
-// Each channel is read on its own timer, in a goroutine of its own, never
-// the runtime's; channels of one chip take turns on it. A read that fails
-// is counted, reported on the result topic as
+// Each channel is a services.Scan: read on its own timer, in a goroutine
+// of its own, never the runtime's, on its interval's grid (start to
+// start, so a 1 ms channel makes a thousand reads a second); channels of
+// one chip take turns on it. A read that fails is counted, reported on
+// the result topic as
 //
-//	{"op":"read","status":"error","error":{"code":"hardware","field":"channels[0]","message":"soil: read failed: ..."}}
+//	{"op":"read","status":"error","error":{"code":"hardware","field":"channels[0]","message":"soil: ..."},
+//	 "data":{"name":"soil","errors":3,"consecutive_errors":3,"retry_in":"400ms"}}
 //
-// at most once per 10 s per channel (with the count held back), and shows
-// in the description's health until the channel reads again. The channel
-// is tried again after its interval doubled, then doubled again, up to a
-// minute, and back to its interval on the first good read. A chip that
+// when the channel starts failing and then at most once a minute, and
+// shows in the description's health until the channel reads again. The
+// channel is tried again after its interval, then twice that, doubling up
+// to a minute, and back to its interval on the first good read. A chip that
 // cannot be opened at start does not stop the service: its channels
 // report read errors and open it when it answers. A setup naming a chip
 // that cannot be opened is refused, and nothing changes.

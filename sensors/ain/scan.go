@@ -75,49 +75,31 @@ func (c *chip) close() error {
 	return err
 }
 
-// Read errors: a failing channel is read again after a backoff that
-// doubles from its interval up to maxBackoff (or its interval, if that
-// is longer), and reports on the result topic at most once per
-// reportEvery.
-const (
-	maxBackoff  = time.Minute
-	reportEvery = 10 * time.Second
-)
-
-// scanner reads one channel on its own timer (Clock.AfterFunc, whose
-// function runs in a goroutine of its own, never the runtime's) and
-// publishes what it reads.
+// scanner is one channel: a services.Scan reads it at its interval, off
+// the runtime's goroutine, counting, reporting and retrying read errors;
+// the scanner turns what it reads into the channel's value and publishes
+// it unless it is within the deadband of the last one published.
 type scanner struct {
-	svc  *Service
-	spec ChannelConfig
-	chip *chip
-	ch   Channel
+	svc   *Service
+	spec  ChannelConfig
+	field string // "channels[2]", where its read errors are reported
+	chip  *chip
+	ch    Channel
 	// as turns a sample of the sim standing in for a real chip (under
 	// --sim) into one of that chip: its resolution, range and signs.
 	as       func(Sample) Sample
-	every    time.Duration
 	scale    float64
 	topic    string
 	valTopic string
 	unitJSON []byte
+	scan     *services.Scan
 
+	// The deadband's state, touched by the scan's publish and read by
+	// the description.
 	mu        sync.Mutex
-	field     string // "channels[2]", where errors are reported
-	stopped   bool
-	timer     services.Timer
-	due       time.Time // when the current read was due
-	published bool      // a value went out; last is it
+	published bool // a value went out; last is it
 	last      float64
-	st        stats
-	failing   int // reads failed in a row
-	reported  time.Time
-	held      int // failures not reported since reported
-}
-
-// stats are a channel's counts, for its state in the description.
-type stats struct {
-	reads, published, errors, missed uint64
-	lastError                        string
+	count     uint64 // values published
 }
 
 func (s *Service) newScanner(spec ChannelConfig, field string, c *chip) *scanner {
@@ -133,9 +115,81 @@ func (s *Service) newScanner(spec ChannelConfig, field string, c *chip) *scanner
 	}
 	topic := s.Topics().Input(spec.Name)
 	return &scanner{
-		svc: s, spec: spec, chip: c, ch: ch, as: as, every: spec.interval(), scale: spec.scale(),
-		topic: topic, valTopic: topic + "/value", unitJSON: unit, field: field,
+		svc: s, spec: spec, field: field, chip: c, ch: ch, as: as, scale: spec.scale(),
+		topic: topic, valTopic: topic + "/value", unitJSON: unit,
 	}
+}
+
+// start makes the first read as soon as the clock allows, then one every
+// interval, on the interval's grid.
+func (sc *scanner) start() {
+	sc.scan = sc.svc.Scan(services.ScanOptions{
+		Name: sc.spec.Name, Field: sc.field, Interval: sc.spec.interval(), Grid: true,
+		Read: func() (func(), error) {
+			sample, err := sc.chip.convert(sc.ch)
+			if err != nil {
+				return nil, err
+			}
+			sample = sc.as(sample)
+			now := sc.svc.clock.Now()
+			return func() { sc.read(sample, now) }, nil
+		},
+	})
+}
+
+// stop ends the scan: once it returns, nothing more is published, even by
+// a read under way.
+func (sc *scanner) stop() {
+	if sc.scan != nil {
+		sc.scan.Stop()
+	}
+}
+
+// status is what the description shows of the channel's reads.
+func (sc *scanner) status() (services.ScanStatus, uint64) {
+	sc.mu.Lock()
+	n := sc.count
+	sc.mu.Unlock()
+	if sc.scan == nil {
+		return services.ScanStatus{}, n
+	}
+	return sc.scan.Status(), n
+}
+
+// read takes a good sample: the value is published unless it is within
+// the deadband of the last one published.
+func (sc *scanner) read(s Sample, now time.Time) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	v := s.Volts*sc.scale + sc.spec.Offset
+	if sc.published && math.Abs(v-sc.last) < sc.spec.Deadband {
+		return
+	}
+	sc.published, sc.last = true, v
+	sc.count++
+	v = round(v)
+	value := appendNumber(make([]byte, 0, 24), v)
+	b := make([]byte, 0, 112)
+	b = append(b, `{"value":`...)
+	b = append(b, value...)
+	b = append(b, `,"unit":`...)
+	b = append(b, sc.unitJSON...)
+	b = append(b, `,"raw":`...)
+	b = strconv.AppendInt(b, s.Raw, 10)
+	b = append(b, `,"volts":`...)
+	b = appendNumber(b, round(s.Volts))
+	b = append(b, `,"ts":"`...)
+	b = now.UTC().AppendFormat(b, tsLayout)
+	b = append(b, `"}`...)
+	sc.svc.Values().PublishEach("input", sc.spec.Name, v, services.Retained{Topic: sc.topic, Payload: b}, services.Retained{Topic: sc.valTopic, Payload: value})
+}
+
+// tsLayout is RFC 3339 with milliseconds: a 1 kHz scan needs them.
+const tsLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendNumber appends v as a JSON number, to 9 significant digits.
+func appendNumber(b []byte, v float64) []byte {
+	return strconv.AppendFloat(b, v, 'g', 9, 64)
 }
 
 // simulate returns what the chip cc would read of the sim's voltage, so
@@ -168,141 +222,4 @@ func simulate(cc ChipConfig, ch ChannelConfig) func(Sample) Sample {
 		raw := min(max(int64(math.Round(s.Volts*steps/fs)), lo), hi)
 		return Sample{Raw: raw, Volts: float64(raw) * fs / steps}
 	}
-}
-
-func (sc *scanner) setField(f string) {
-	sc.mu.Lock()
-	sc.field = f
-	sc.mu.Unlock()
-}
-
-// start makes the first read as soon as the clock allows.
-func (sc *scanner) start() {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	sc.due = sc.svc.clock.Now()
-	sc.timer = sc.svc.clock.AfterFunc(0, sc.tick)
-}
-
-// stop ends the scan: once it returns, nothing more is published, even by
-// a read under way.
-func (sc *scanner) stop() {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	sc.stopped = true
-	if sc.timer != nil {
-		sc.timer.Stop()
-	}
-}
-
-// tick reads the channel once and schedules the next read.
-func (sc *scanner) tick() {
-	sample, err := sc.chip.convert(sc.ch)
-	now := sc.svc.clock.Now()
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.stopped {
-		return
-	}
-	if err != nil {
-		delay := sc.failed(err, now)
-		sc.due = now.Add(delay)
-		sc.timer = sc.svc.clock.AfterFunc(delay, sc.tick)
-		return
-	}
-	sc.read(sc.as(sample), now)
-	// Keep to the interval's grid. A read a little late (a busy machine,
-	// a timer woken late) is caught up at once, so a 1 kHz scan makes its
-	// thousand reads a second; one further behind (a slow read) skips the
-	// slots it missed rather than catching up in a burst.
-	next := sc.due.Add(sc.every)
-	if behind := now.Sub(next); behind > catchUp(sc.every) {
-		skip := behind/sc.every + 1
-		sc.st.missed += uint64(skip)
-		next = next.Add(skip * sc.every)
-	}
-	sc.due = next
-	sc.timer = sc.svc.clock.AfterFunc(max(next.Sub(now), 0), sc.tick)
-}
-
-// catchUp is how far behind its grid a scan may fall and still catch up:
-// ten intervals, at most 50 ms.
-func catchUp(every time.Duration) time.Duration { return min(10*every, 50*time.Millisecond) }
-
-// read takes a good sample: the channel is well again, and the value is
-// published unless it is within the deadband of the last one published.
-func (sc *scanner) read(s Sample, now time.Time) {
-	sc.st.reads++
-	if sc.failing > 0 {
-		sc.svc.Logger().Info("channel reads again", "channel", sc.spec.Name, "after", sc.failing)
-		sc.failing, sc.held = 0, 0
-		sc.svc.healthChanged()
-	}
-	v := s.Volts*sc.scale + sc.spec.Offset
-	if sc.published && math.Abs(v-sc.last) < sc.spec.Deadband {
-		return
-	}
-	sc.published, sc.last = true, v
-	sc.st.published++
-	v = round(v)
-	value := appendNumber(make([]byte, 0, 24), v)
-	b := make([]byte, 0, 112)
-	b = append(b, `{"value":`...)
-	b = append(b, value...)
-	b = append(b, `,"unit":`...)
-	b = append(b, sc.unitJSON...)
-	b = append(b, `,"raw":`...)
-	b = strconv.AppendInt(b, s.Raw, 10)
-	b = append(b, `,"volts":`...)
-	b = appendNumber(b, round(s.Volts))
-	b = append(b, `,"ts":"`...)
-	b = now.UTC().AppendFormat(b, tsLayout)
-	b = append(b, `"}`...)
-	sc.svc.Values().PublishEach("input", sc.spec.Name, v, services.Retained{Topic: sc.topic, Payload: b}, services.Retained{Topic: sc.valTopic, Payload: value})
-}
-
-// tsLayout is RFC 3339 with milliseconds: a 1 kHz scan needs them.
-const tsLayout = "2006-01-02T15:04:05.000Z07:00"
-
-// appendNumber appends v as a JSON number, to 9 significant digits.
-func appendNumber(b []byte, v float64) []byte {
-	return strconv.AppendFloat(b, v, 'g', 9, 64)
-}
-
-// failed counts a failed read, reports it (at most once per reportEvery)
-// and returns how long to wait before the next try.
-func (sc *scanner) failed(err error, now time.Time) time.Duration {
-	sc.st.errors++
-	sc.st.lastError = err.Error()
-	sc.failing++
-	delay := backoff(sc.every, sc.failing)
-	if sc.failing == 1 {
-		sc.svc.healthChanged()
-	}
-	if !sc.reported.IsZero() && now.Sub(sc.reported) < reportEvery {
-		sc.held++
-		return delay
-	}
-	msg := fmt.Sprintf("%s: read failed: %v (%d in a row; next try in %s)", sc.spec.Name, err, sc.failing, delay)
-	if sc.held > 0 {
-		msg += fmt.Sprintf("; %d more failures since the last report", sc.held)
-	}
-	sc.reported, sc.held = now, 0
-	sc.svc.Logger().Warn("read failed", "channel", sc.spec.Name, "err", err, "in_a_row", sc.failing, "retry_in", delay)
-	r := services.Fail(nil, services.OpRead, services.Errorf(services.CodeHardware, sc.field, "%s", msg))
-	if b, err := json.Marshal(r); err == nil {
-		sc.svc.Send(sc.svc.Topics().Result(), false, b)
-	}
-	return delay
-}
-
-// backoff is the wait after n failures in a row: the interval doubled n
-// times, at most maxBackoff, or the interval itself when that is longer.
-func backoff(every time.Duration, n int) time.Duration {
-	limit := max(every, maxBackoff)
-	d := every
-	for i := 0; i < n && d < limit; i++ {
-		d *= 2
-	}
-	return min(d, limit)
 }

@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"slices"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/rollcall/rollcall/sensors/iio"
 	"github.com/rollcall/rollcall/services"
@@ -50,12 +49,6 @@ type Service struct {
 	mu    sync.Mutex
 	chips map[string]*chip
 	scans map[string]*scanner
-
-	// The description is republished when a channel starts or stops
-	// failing, at most once per healthEvery.
-	notifyMu      sync.Mutex
-	lastNotify    time.Time
-	notifyPending bool
 }
 
 var (
@@ -203,8 +196,9 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 		cc, _ := next.chipOf(spec)
 		c := chips[cc.Name]
 		field := fmt.Sprintf("channels[%d]", i)
-		if sc, ok := oldScans[spec.Name]; ok && sc.chip == c && sc.spec.equal(spec) {
-			sc.setField(field)
+		// A channel that moved in the list starts again: its read errors
+		// must name its new place.
+		if sc, ok := oldScans[spec.Name]; ok && sc.chip == c && sc.spec.equal(spec) && sc.field == field {
 			scans[spec.Name] = sc
 			continue
 		}
@@ -222,12 +216,14 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 			c.close()
 		}
 	}
-	s.mu.Lock()
-	s.chips, s.scans = chips, scans
-	s.mu.Unlock()
+	// Started before they are shown, so the description never sees a
+	// channel without its scan.
 	for _, sc := range fresh {
 		sc.start()
 	}
+	s.mu.Lock()
+	s.chips, s.scans = chips, scans
+	s.mu.Unlock()
 	s.started = true
 	return nil
 }
@@ -283,57 +279,18 @@ func (s *Service) Close() error {
 	return errors.Join(errs...)
 }
 
-// healthEvery bounds how often a change of health republishes the
-// description: a channel that fails every other read must not flood it.
-const healthEvery = 10 * time.Second
-
-// healthChanged republishes the description, now or once healthEvery
-// has passed since the last time.
-func (s *Service) healthChanged() {
-	s.notifyMu.Lock()
-	defer s.notifyMu.Unlock()
-	if s.notifyPending {
-		return
-	}
-	now := s.clock.Now()
-	wait := s.lastNotify.Add(healthEvery).Sub(now)
-	if s.lastNotify.IsZero() || wait <= 0 {
-		s.lastNotify = now
-		s.Do(s.Changed)
-		return
-	}
-	s.notifyPending = true
-	s.clock.AfterFunc(wait, func() {
-		s.notifyMu.Lock()
-		s.notifyPending = false
-		s.lastNotify = s.clock.Now()
-		s.notifyMu.Unlock()
-		s.Do(s.Changed)
-	})
-}
-
 // Health implements services.HealthReporter: the channels failing to
-// read and the chips that could not be opened.
+// read, with their counts and last errors.
 func (s *Service) Health() string {
 	s.mu.Lock()
-	scans := make([]*scanner, 0, len(s.scans))
-	for _, sc := range s.scans {
-		scans = append(scans, sc)
+	scans := make([]*services.Scan, 0, len(s.scans))
+	for _, name := range slices.Sorted(maps.Keys(s.scans)) {
+		if sc := s.scans[name]; sc.scan != nil {
+			scans = append(scans, sc.scan)
+		}
 	}
 	s.mu.Unlock()
-	var failing []string
-	for _, sc := range scans {
-		sc.mu.Lock()
-		if sc.failing > 0 {
-			failing = append(failing, fmt.Sprintf("%s: %d read errors, last: %s", sc.spec.Name, sc.st.errors, sc.st.lastError))
-		}
-		sc.mu.Unlock()
-	}
-	if len(failing) == 0 {
-		return ""
-	}
-	slices.Sort(failing)
-	return fmt.Sprintf("%d of %d channels failing; %s", len(failing), len(scans), strings.Join(failing, "; "))
+	return services.ScanHealth(scans)
 }
 
 // ChipState is one chip as the description's state lists it.
@@ -364,19 +321,12 @@ type ChannelState struct {
 	Deadband float64           `json:"deadband"`
 	// Value is the last value published, absent before the first.
 	Value any `json:"value,omitempty"`
-	// Reads and Errors count the reads since the channel started, and
-	// Published the readings that went out (the deadband holds back the
-	// rest).
-	Reads     uint64 `json:"reads"`
+	// Published counts the readings that went out; the deadband holds
+	// back the rest of the reads.
 	Published uint64 `json:"published"`
-	Errors    uint64 `json:"errors"`
-	// Missed counts the reads skipped because the scan fell too far
-	// behind its interval (slow reads, a busy machine).
-	Missed uint64 `json:"missed,omitempty"`
-	// Failing counts the reads that failed in a row; the channel retries
-	// with a backoff that doubles from its interval up to a minute.
-	Failing   int    `json:"failing,omitempty"`
-	LastError string `json:"last_error,omitempty"`
+	// ScanStatus counts the reads, errors and missed reads since the
+	// channel started, and has the last error.
+	services.ScanStatus
 }
 
 // State is the service's own part of its Description.State, beside the
@@ -432,10 +382,7 @@ func (s *Service) Interfaces(cfg Config) services.Interfaces {
 			cs.Value = v
 		}
 		if sc := scans[spec.Name]; sc != nil && sc.spec.equal(spec) {
-			sc.mu.Lock()
-			cs.Reads, cs.Published, cs.Errors, cs.Missed = sc.st.reads, sc.st.published, sc.st.errors, sc.st.missed
-			cs.Failing, cs.LastError = sc.failing, sc.st.lastError
-			sc.mu.Unlock()
+			cs.ScanStatus, cs.Published = sc.status()
 		}
 		st.Channels = append(st.Channels, cs)
 		ifs.Inputs = append(ifs.Inputs, services.Interface{

@@ -159,9 +159,10 @@ func (h *harness) advanceUntil(f *fakeConv, n int, step time.Duration) time.Dura
 }
 
 // TestServiceReadErrors: a failing channel counts its errors, reports
-// them on the result topic at most every 10 s, shows in the description's
-// health, retries with a backoff that doubles from its interval, and
-// reads again once the chip answers; the other channels read on.
+// them on the result topic at most once a minute, shows in the
+// description's health, retries with a backoff that doubles from its
+// interval up to a minute, and reads again once the chip answers; the
+// other channels read on.
 func TestServiceReadErrors(t *testing.T) {
 	convs := map[string]*fakeConv{"adc": {volts: 1}, "other": {volts: 2}}
 	cfg := Config{
@@ -192,30 +193,31 @@ func TestServiceReadErrors(t *testing.T) {
 		t.Errorf("health %s %q", d.Health, d.Error)
 	}
 
-	// Backoff: the next tries come 200, 400, 800 ms after each failure,
-	// while light is read every 100 ms throughout.
+	// Backoff: the next tries come 100, 200, 400, 800 ms after each
+	// failure, while light is read every 100 ms throughout.
 	lightBefore := other.count()
-	for i, want := range []time.Duration{200, 400, 800, 1600} {
+	for i, want := range []time.Duration{100, 200, 400, 800} {
 		if took := h.advanceUntil(adc, 2+i+1, 100*time.Millisecond); took != want*time.Millisecond {
 			t.Errorf("retry %d came after %v, want %v", i+1, took, want*time.Millisecond)
 		}
 	}
-	if n := other.count() - lightBefore; n != 30 {
-		t.Errorf("light read %d times in 3 s beside a failing channel, want 30", n)
+	if n := other.count() - lightBefore; n != 15 {
+		t.Errorf("light read %d times in 1.5 s beside a failing channel, want 15", n)
 	}
+	// The waits double up to a minute: the 11th failure comes 102.3 s
+	// after the first, and is the first reported since.
+	h.advanceUntil(adc, 11, time.Second)
 	h.flush()
-	if n := countResults(h.bus.Since(from), services.OpRead); n != 1 {
-		t.Errorf("%d read errors reported within 10 s, want 1", n)
+	if n := len(resultsOf(h.bus.Since(from), services.OpRead)); n != 1 {
+		t.Errorf("%d read errors reported before a minute had passed, want 1", n)
 	}
-	// The 7th failure, 12.6 s after the first, is reported with the
-	// ones held back since.
-	h.advanceUntil(adc, 8, 100*time.Millisecond)
+	h.advanceUntil(adc, 12, time.Second)
 	h.flush()
 	results := resultsOf(h.bus.Since(from), services.OpRead)
-	if len(results) != 2 || !strings.Contains(results[1].Error.Message, "7 in a row; next try in 12.8s); 5 more failures since the last report") {
-		t.Errorf("read error results after 12.6 s: %+v", results)
+	if len(results) != 2 {
+		t.Fatalf("read error results after 102 s: %+v", results)
 	}
-	if c := h.channel("soil"); c.Errors != 7 || c.Failing != 7 || !strings.Contains(c.LastError, "input/output error") {
+	if c := h.channel("soil"); c.Errors != 11 || c.Consecutive != 11 || !c.Failing || !strings.Contains(c.LastError, "input/output error") {
 		t.Errorf("soil state %+v", c)
 	}
 
@@ -223,12 +225,12 @@ func TestServiceReadErrors(t *testing.T) {
 	// channel is back to its interval.
 	adc.set(1.5, nil)
 	from = h.bus.Mark()
-	h.advanceUntil(adc, 10, 100*time.Millisecond)
+	h.advanceUntil(adc, 13, time.Second)
 	h.bus.Expect(t, from, hostName+"/ain/input/soil/value", "1.5")
 	if d := h.svc.Describe(); d.Health != "ok" {
 		t.Errorf("health after recovery: %s %q", d.Health, d.Error)
 	}
-	if took := h.advanceUntil(adc, 11, 10*time.Millisecond); took != 100*time.Millisecond {
+	if took := h.advanceUntil(adc, 14, 10*time.Millisecond); took != 100*time.Millisecond {
 		t.Errorf("after recovery the next read came after %v, want the interval", took)
 	}
 }
@@ -242,30 +244,6 @@ func resultsOf(msgs []servicestest.Message, op string) []services.Result {
 		}
 	}
 	return out
-}
-
-func countResults(msgs []servicestest.Message, op string) int { return len(resultsOf(msgs, op)) }
-
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		name  string
-		every time.Duration
-		n     int
-		want  time.Duration
-	}{
-		{"first failure doubles", 100 * time.Millisecond, 1, 200 * time.Millisecond},
-		{"third", 100 * time.Millisecond, 3, 800 * time.Millisecond},
-		{"capped at a minute", 100 * time.Millisecond, 20, time.Minute},
-		{"1 kHz capped at a minute", time.Millisecond, 1000, time.Minute},
-		{"an interval over a minute is kept", 2 * time.Minute, 5, 2 * time.Minute},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := backoff(tc.every, tc.n); got != tc.want {
-				t.Errorf("backoff(%v, %d) = %v, want %v", tc.every, tc.n, got, tc.want)
-			}
-		})
-	}
 }
 
 // TestServiceChipMissingAtBoot: a chip that cannot be opened at start
@@ -641,15 +619,15 @@ func TestServiceSimActsAsTheChip(t *testing.T) {
 	}
 }
 
-// TestServiceScanGrid: reads keep to the interval's grid; a scan a
-// little behind catches up read after read, one far behind skips the
-// slots it missed.
+// TestServiceScanGrid: a channel's reads keep to the interval's grid
+// (services.ScanOptions.Grid): a scan a little behind catches up read
+// after read, one far behind skips the reads it missed.
 func TestServiceScanGrid(t *testing.T) {
 	h := start(t, Config{Channels: []ChannelConfig{{Name: "x", Channel: 0, Interval: services.Duration(10 * time.Millisecond)}}}, "")
 	steps := []struct {
 		name    string
 		advance time.Duration
-		reads   uint64
+		reads   int
 	}{
 		{"the first read at once", 0, 1},
 		{"35 ms later: the 10 ms slot", 35 * time.Millisecond, 2},
