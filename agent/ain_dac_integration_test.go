@@ -33,14 +33,14 @@ func analogHost(t *testing.T, broker string) *mqttUser {
 	c.start(cfg)
 	u := newMQTTUser(t, broker, "pi1")
 	for _, s := range cfg.Services {
-		u.awaitService(s)
+		u.waitServing(s)
 	}
 	return u
 }
 
-// awaitService waits until service answers a get: a request published
+// waitServing waits until service answers a get: a request published
 // before the service has subscribed is lost.
-func (u *mqttUser) awaitService(service string) {
+func (u *mqttUser) waitServing(service string) {
 	u.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {
