@@ -33,14 +33,14 @@ func analogHost(t *testing.T, broker string) *mqttUser {
 	c.start(cfg)
 	u := newMQTTUser(t, broker, "pi1")
 	for _, s := range cfg.Services {
-		u.waitServing(s)
+		u.awaitAnswering(s)
 	}
 	return u
 }
 
-// waitServing waits until service answers a get: a request published
+// awaitAnswering waits until service answers a get: a request published
 // before the service has subscribed is lost.
-func (u *mqttUser) waitServing(service string) {
+func (u *mqttUser) awaitAnswering(service string) {
 	u.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for i := 0; ; i++ {

@@ -44,8 +44,9 @@ type ScanOptions struct {
 	// scan needs: with it a 1 ms channel makes its thousand reads a
 	// second, where a read an interval after the last one ended (without
 	// it) loses the time of the read and of the timer. A read a little
-	// late is caught up at once; one more than ten intervals (at most
-	// 50 ms) behind skips the reads it missed, counted in
+	// late (a timer woken late, the process kept off the CPU for a few
+	// time slices) is caught up at once, read after read; one more than
+	// 50 ms behind skips the reads it missed, counted in
 	// ScanStatus.Missed. After a failed read the grid starts again from
 	// the retry.
 	Grid bool
@@ -173,6 +174,10 @@ func (s *Scan) tick() {
 	s.timer = s.clock.AfterFunc(next, s.tick)
 }
 
+// gridCatchUp is how far behind its grid a Grid scan may fall and still
+// make every read: a burst of at most 50 reads at 1 kHz.
+const gridCatchUp = 50 * time.Millisecond
+
 // grid is the wait before the next read of a Grid scan; wait is the
 // retry after a failed read, from which the grid starts again.
 func (s *Scan) grid(now time.Time, wait time.Duration, ok bool) time.Duration {
@@ -181,7 +186,7 @@ func (s *Scan) grid(now time.Time, wait time.Duration, ok bool) time.Duration {
 		return wait
 	}
 	next := s.due.Add(s.o.Interval)
-	if behind := now.Sub(next); behind > min(10*s.o.Interval, 50*time.Millisecond) {
+	if behind := now.Sub(next); behind > gridCatchUp {
 		skip := behind/s.o.Interval + 1
 		s.st.Missed += int(skip)
 		next = next.Add(skip * s.o.Interval)
