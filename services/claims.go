@@ -73,6 +73,11 @@ type Claim struct {
 	Bus      string // ClaimBus, ClaimDevice: "i2c1", "spi0"
 	Addr     int    // ClaimDevice: I2C address or SPI chip select
 	Resource string // ClaimResource
+	// Share, on a ClaimDevice, lets other owners hold the same address
+	// with the same Share: the two halves of one chip driven by two
+	// services (a PCF8591's ADC by ain, its DAC by dac). Against any other
+	// claim on the address it conflicts as an unshared claim does.
+	Share string
 	// Field is where the claim comes from in its owner's configuration
 	// ("output[0].pin"), so that a conflict is reported at that field.
 	Field string
@@ -84,6 +89,14 @@ func PinClaim(field string, n int) Claim { return Claim{Kind: ClaimPin, Pin: n, 
 // I2CClaim holds address addr on I2C bus ("i2c1").
 func I2CClaim(field, bus string, addr int) Claim {
 	return Claim{Kind: ClaimDevice, Bus: bus, Addr: addr, Field: field}
+}
+
+// SharedI2CClaim holds address addr on I2C bus alongside every other
+// owner that claims it with the same share ("pcf8591"): for a chip whose
+// halves two services drive, which must then keep out of each other's way
+// on the chip themselves. A service's own claims never share.
+func SharedI2CClaim(field, bus string, addr int, share string) Claim {
+	return Claim{Kind: ClaimDevice, Bus: bus, Addr: addr, Field: field, Share: share}
 }
 
 // SPIClaim holds chip select cs on SPI bus ("spi0").
@@ -114,6 +127,7 @@ func (c Claim) String() string {
 // holder is who holds something: an owner and the field of its claim.
 type holder struct {
 	owner, field string
+	share        string // the device claim's Share
 }
 
 func (h holder) String() string {
@@ -235,7 +249,7 @@ func (c *Claims) index(except string) claimIndex {
 }
 
 func (idx claimIndex) add(owner string, cl Claim) {
-	h := holder{owner, cl.Field}
+	h := holder{owner: owner, field: cl.Field, share: cl.Share}
 	switch cl.Kind {
 	case ClaimPin:
 		idx.pins[cl.Pin] = h
@@ -280,13 +294,21 @@ func (c *Claims) check(owner string, claims []Claim) Errors {
 				}
 				for _, bus := range sortedBuses(idx.busUsers) {
 					if slices.Contains(busPins[bus], cl.Pin) {
-						conflict(cl, cl.String(), holder{idx.busUsers[bus][0].owner, bus + " pins, " + idx.busUsers[bus][0].field}, self)
+						conflict(cl, cl.String(), holder{owner: idx.busUsers[bus][0].owner, field: bus + " pins, " + idx.busUsers[bus][0].field}, self)
 						break
 					}
 				}
 			case ClaimBus, ClaimDevice:
 				if cl.Kind == ClaimDevice {
-					if h, ok := idx.devices[deviceKey(cl)]; ok {
+					// Two owners sharing a chip by agreement do not conflict.
+					if h, ok := idx.devices[deviceKey(cl)]; ok && (self || cl.Share == "" || h.share != cl.Share) {
+						switch {
+						case self:
+						case h.share != "":
+							h.field += ", shared only as " + h.share
+						case cl.Share != "":
+							h.field += ", unshared"
+						}
 						conflict(cl, cl.String(), h, self)
 						break
 					}

@@ -206,6 +206,38 @@ func TestReservedTopics(t *testing.T) {
 	}
 }
 
+func TestCheckFollow(t *testing.T) {
+	own := Topics{Host: "pizero2", Service: "dac"}
+	tests := []struct {
+		topic string
+		ok    bool
+	}{
+		{"otherpi/ain/input/soil", true},
+		{"otherpi/ain/input/soil/value", true},
+		{"otherpi/gpio/output/fan", true},
+		{"pizero2/gpio/output/fan/value", true},
+		{"pizero2/dac/input/x", true},
+		{"pizero2/dac/input/x/value", true},
+		{"pizero2/dac/output/level", false},
+		{"pizero2/dac/output/level/value", false},
+		{"pizero2/dac/set/level", false},
+		{"otherpi/dac/set/level", false},
+		{"otherpi/gpio/setup", false},
+		{"otherpi/status", false},
+		{"otherpi/ain/input/soil/raw", false},
+		{"rollcall/inventory", false},
+		{"sensors/door", true},
+		{"a/+/b", false},
+		{"$SYS/broker/load", false},
+	}
+	for _, tc := range tests {
+		msg := CheckFollow(own, tc.topic)
+		if (msg == "") != tc.ok {
+			t.Errorf("CheckFollow(%q) = %q, want allowed %v", tc.topic, msg, tc.ok)
+		}
+	}
+}
+
 // FuzzDecode holds the decoder to its promise on any input: no panic,
 // every error with a code and a message, and what decodes marshals back
 // to something that decodes the same.

@@ -20,6 +20,11 @@
 //	<host>/<service>/input/<name>  input values (retained)
 //	<host>/<service>/output/<name> output values (retained)
 //
+// A sensor service publishes each reading as a JSON object,
+// {"value":…,"unit":"…","raw":…,"ts":"<RFC 3339>"}, on input/<name>, and
+// the value alone, a plain number, on input/<name>/value, both retained
+// (Values.PublishEach keeps the two together).
+//
 // Requests that arrive retained (a message the broker kept from the past)
 // are ignored with a warning: a stored setup or recover would otherwise
 // replay itself over what was done since, on every restart.
@@ -35,6 +40,11 @@
 // The id is echoed verbatim, whatever JSON value it was. "error" is the
 // first problem; "errors" lists every problem when there are several.
 //
+// A service that reads inputs on its own reports a failed read there too,
+// rate-limited, as a result nobody asked for:
+//
+//	{"op":"read","status":"error","error":{"code":"hardware","message":"...","field":"channels[0]"}}
+//
 // # The runtime
 //
 // A service is a Device (the hardware side: Apply a configuration all or
@@ -44,7 +54,8 @@
 //   - the setup transaction: size bound, JSON or YAML (aliases bounded),
 //     strict decoding with the failing field named (Decode), the
 //     configuration's own Check, its Claims against the host's (pins,
-//     buses, I2C addresses, SPI chip selects), Apply with rollback, an
+//     buses, I2C addresses, SPI chip selects; an address two services
+//     share by agreement, SharedI2CClaim), Apply with rollback, an
 //     atomic save (Store), the result, the description's version;
 //   - estop and recover, kept in the state file; a state file that cannot
 //     be read, parsed or checked starts the service halted with outputs

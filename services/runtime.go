@@ -37,6 +37,9 @@ type Checker struct {
 // CheckOnChange is CheckOnChange for the service's own topics.
 func (c Checker) CheckOnChange(topic string) string { return CheckOnChange(c.Topics, topic) }
 
+// CheckFollow is CheckFollow for the service's own topics.
+func (c Checker) CheckFollow(topic string) string { return CheckFollow(c.Topics, topic) }
+
 // A FailsafeDelayer is a configuration with a delay after which, without a
 // broker, the runtime drives outputs to failsafe (see Device.Failsafe).
 type FailsafeDelayer interface {

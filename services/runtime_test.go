@@ -99,7 +99,10 @@ func (b *board) Apply(prev, next relayConfig, safe bool) error {
 	}
 	for _, r := range next.Relays {
 		v := b.levels[r.Name]
-		b.rt.Values().Publish("output", r.Name, b.rt.Topics().Output(r.Name), v, []byte(strconv.Itoa(v)))
+		topic := b.rt.Topics().Output(r.Name)
+		// The relay's state also goes out as a word, for a dashboard.
+		word := services.Retained{Topic: topic + "/state", Payload: []byte(map[int]string{0: "off", 1: "on"}[v])}
+		b.rt.Values().PublishEach("output", r.Name, v, services.Retained{Topic: topic, Payload: []byte(strconv.Itoa(v))}, word)
 	}
 	return nil
 }
@@ -609,12 +612,23 @@ func TestRuntimeRemovedValuesCleared(t *testing.T) {
 		t.Fatal(r.Problems())
 	}
 	h.bus.Expect(t, 0, "pi1/relay/output/heater", "")
-	if p, ok := h.bus.Retained("pi1/relay/output/heater"); ok {
-		t.Errorf("the removed relay's value is still retained: %q", p)
+	h.bus.Expect(t, 0, "pi1/relay/output/heater/state", "")
+	for _, topic := range []string{"pi1/relay/output/heater", "pi1/relay/output/heater/state"} {
+		if p, ok := h.bus.Retained(topic); ok {
+			t.Errorf("the removed relay's %s is still retained: %q", topic, p)
+		}
 	}
-	if _, ok := h.bus.Retained("pi1/relay/output/pump"); !ok {
-		t.Error("the kept relay's value was cleared")
+	for _, topic := range []string{"pi1/relay/output/pump", "pi1/relay/output/pump/state"} {
+		if _, ok := h.bus.Retained(topic); !ok {
+			t.Errorf("the kept relay's %s was cleared", topic)
+		}
 	}
+	// What goes with a value is republished with it.
+	from := h.bus.Mark()
+	if r := h.request("get/output/pump", ""); r.Status != "ok" {
+		t.Fatal(r.Problems())
+	}
+	h.bus.Expect(t, from, "pi1/relay/output/pump/state", "off")
 }
 
 func TestRuntimeStaleTempsRemoved(t *testing.T) {

@@ -308,3 +308,52 @@ func TestScanStopPublishesNothing(t *testing.T) {
 	h.bus.Expect(t, from, "pi1/thermo/input/soil", `{"value":5}`)
 	h.bus.Expect(t, from, "pi1/thermo/input/soil/value", "5")
 }
+
+// TestScanGrid: a Grid scan keeps its reads on the interval's grid; a
+// little behind, it catches up read after read; far behind, it skips the
+// reads it missed and counts them.
+func TestScanGrid(t *testing.T) {
+	clock := servicestest.NewClock()
+	dev := &thermo{}
+	rt, err := services.NewRuntime(services.RuntimeOptions[thermoConfig]{Kind: "thermo", Env: services.Env{Host: "pi1", Clock: clock}}, dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.rt = rt
+	var mu sync.Mutex
+	reads := 0
+	s := rt.Scan(services.ScanOptions{Name: "fast", Interval: 10 * time.Millisecond, Grid: true, Read: func() (func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		return nil, nil
+	}})
+	defer s.Stop()
+	steps := []struct {
+		name    string
+		advance time.Duration
+		reads   int
+	}{
+		{"the first read at once", 0, 1},
+		{"35 ms later: the 10 ms read", 35 * time.Millisecond, 2},
+		{"catching up the 20 ms read", 0, 3},
+		{"and the 30 ms read", 0, 4},
+		{"the 40 ms read is not due yet", 0, 4},
+		{"40 ms", 5 * time.Millisecond, 5},
+		{"200 ms behind: one read", 200 * time.Millisecond, 6},
+		{"the missed reads skipped", 0, 6},
+		{"back on the grid at 250 ms", 10 * time.Millisecond, 7},
+	}
+	for _, st := range steps {
+		clock.Advance(st.advance)
+		mu.Lock()
+		got := reads
+		mu.Unlock()
+		if got != st.reads {
+			t.Fatalf("%s: %d reads, want %d", st.name, got, st.reads)
+		}
+	}
+	if got := s.Status().Missed; got != 19 {
+		t.Errorf("missed %d reads, want 19 (60 to 240 ms)", got)
+	}
+}

@@ -62,3 +62,28 @@ func CheckOnChange(own Topics, topic string) string {
 	}
 	return ""
 }
+
+// CheckFollow returns why an output of the service whose topics are own
+// may not follow topic (take its values as sets), or "" if it may. Any
+// plain topic may be followed but the requests and state topics rollcall
+// keeps (see Reserved), except the retained values of inputs and outputs,
+// with their plain-number subtopic (<host>/<service>/input/<name>/value):
+// of any service, and of the service itself only an input, since an
+// output following its own outputs or requests loops.
+func CheckFollow(own Topics, topic string) string {
+	if !ValidTopic(topic) {
+		return fmt.Sprintf("%q is not a plain topic (no + # control characters or leading $, at most 256 bytes)", truncate(topic, 70))
+	}
+	lv := strings.Split(topic, "/")
+	value := (len(lv) == 4 || len(lv) == 5 && lv[4] == "value") && (lv[2] == "input" || lv[2] == "output")
+	if strings.HasPrefix(topic+"/", own.Host+"/"+own.Service+"/") && !(value && lv[2] == "input") {
+		return fmt.Sprintf("%q is a topic of this service itself; an output following it would loop (of its own topics, an output may follow only an input)", topic)
+	}
+	if value {
+		return ""
+	}
+	if Reserved(topic) {
+		return fmt.Sprintf("%q is a topic rollcall uses for requests or state; follow <host>/<service>/input/<name> or a topic of your own", topic)
+	}
+	return ""
+}

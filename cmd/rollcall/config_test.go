@@ -14,10 +14,14 @@ import (
 	"github.com/rollcall/rollcall/agent"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/sensors/ain"
+	"github.com/rollcall/rollcall/sensors/dac"
 	"github.com/rollcall/rollcall/sensors/dht22"
 	"github.com/rollcall/rollcall/sensors/sonar"
 	"github.com/rollcall/rollcall/services"
 )
+
+func ptr[T any](v T) *T { return &v }
 
 // load runs loadConfig the way a subcommand does, with args as flags.
 func load(t *testing.T, args ...string) (agent.Config, error) {
@@ -87,6 +91,18 @@ func TestConfigPi(t *testing.T) {
 		Name: "tank_level", Driver: "iio", Trigger: 5, Echo: 6, Samples: 5, Min: 0.05, Max: 2.5,
 		Interval: services.Duration(2 * time.Second), Deadband: 0.01, Temperature: "greenhouse",
 	}}}
+	want.Blocks[ain.Name] = &ain.Config{
+		Chips: []ain.ChipConfig{{Name: "adc", Chip: "ads1115", Bus: "i2c1", Addr: 0x48}},
+		Channels: []ain.ChannelConfig{
+			{Name: "soil", Chip: "adc", Channel: 0, Range: 4.096, Rate: 128, Interval: services.Duration(10 * time.Second), Scale: 33.3, Unit: "%", Deadband: 1},
+			{Name: "shunt", Chip: "adc", Channel: 2, Neg: ptr(3), Range: 0.256, Rate: 860, Interval: services.Duration(100 * time.Millisecond), Deadband: 0.001},
+		},
+	}
+	want.Blocks[dac.Name] = &dac.Config{
+		FailsafeAfter: services.Duration(60 * time.Second),
+		Chips:         []dac.ChipConfig{{Name: "dac0", Chip: "mcp4725", Bus: "i2c1", Addr: 0x60, VRef: 3.3}},
+		Outputs:       []dac.OutputConfig{{Name: "level", Chip: "dac0"}},
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("configs/pi.yaml:\n got %#v\nwant %#v", got, want)
 	}

@@ -6,4 +6,6 @@ import (
 	_ "github.com/rollcall/rollcall/gpio"
 	_ "github.com/rollcall/rollcall/sensors/dht22"
 	_ "github.com/rollcall/rollcall/sensors/sonar"
+	_ "github.com/rollcall/rollcall/sensors/ain"
+	_ "github.com/rollcall/rollcall/sensors/dac"
 )

@@ -1,7 +1,113 @@
-// Package ain reads analog inputs through an ADC: the drivers the ain
-// service calls.
+// Package ain reads analog inputs through ADCs: the ain service, which
+// reads channels on its own timers and publishes what it reads over MQTT,
+// and the drivers it calls.
 //
-// # Concepts
+// # The service
+//
+// The service's topics hang under <host>/ain (see package services for
+// the request and result envelope):
+//
+//	<host>/ain/setup                 chips and channels, JSON or YAML (below)
+//	<host>/ain/get[/input[/<name>]]  republish readings; a plain get also returns the description
+//	<host>/ain/control               estop, recover
+//	<host>/ain/result                results, and read errors (op "read")
+//	<host>/ain/input/<name>          the last reading, retained (below)
+//	<host>/ain/input/<name>/value    its value alone, a plain number, retained
+//
+// A reading is
+//
+//	{"value":30.2,"unit":"%","raw":2048,"volts":1.65,"ts":"2025-06-01T12:00:00.125Z"}
+//
+// value = volts × scale + offset in the channel's unit (volts, "V", by
+// default); raw is the chip's code; ts is when it was read, UTC, to the
+// millisecond. The value topic carries 30.2 alone, for clients that want
+// a number (a dac output can follow either).
+//
+// A setup lists the host's converters under chips and what to read under
+// channels:
+//
+//	chips:
+//	  - {name: adc, chip: ads1115, bus: i2c1, addr: 0x48}   # ADDR to GND
+//	  - {name: mcp, chip: mcp3008, bus: spi0, cs: 0, vref: 3.3}
+//	  - {name: yl40, chip: pcf8591, addr: 0x49, dac: true}  # its AOUT is the dac service's
+//	  - {name: kernel, chip: iio, device: mcp3008}          # dtoverlay=mcp3008
+//	channels:
+//	  - {name: soil, chip: adc, channel: 0, range: 4.096, rate: 128, interval: 1s,
+//	     scale: 30.3, unit: "%", deadband: 0.5}
+//	  - {name: shunt, chip: adc, channel: 2, neg: 3, range: 0.256, rate: 860, interval: 10ms}
+//	  - {name: level, chip: mcp, channel: 7, interval: 1ms}  # 1 kHz
+//
+// Chip keys: name and chip (mcp3008, ads1115, ads1015, pcf8591, iio,
+// sim) are required; bus (i2c1, spi0 by default), addr (I2C, 0x48 by
+// default), cs (SPI chip select, 0 or 1 on spi0), speed_hz (mcp3008
+// clock, 1 MHz by default), vref (mcp3008, pcf8591 and iio mcp320x
+// devices, 3.3 V by default), device (iio) and dac (pcf8591) depend on
+// the chip. Channel keys: name and channel are required; chip (default
+// the first), neg (a differential pair), range and rate (ads1x15 PGA and
+// data rate), interval (1 ms to 24 h, 1 s by default; an ads1x15 needs at
+// least one conversion, 138 ms at 8 SPS), deadband (publish only when the
+// value moved that far from the last one published; 0, the default,
+// publishes every reading), scale and offset (with unit, required then).
+// Everything is checked before anything is opened, against the chip's
+// inputs, pairs, ranges and rates; every problem is reported with its
+// field. The bus addresses, chip selects and iio devices a setup names
+// are claimed: a setup that names one another service holds is refused,
+// naming both.
+//
+// A setup that leaves chips out keeps the chips there are, so that
+// {"channels":[{"name":"soil","channel":0}]} works on a host whose chips
+// are in its configuration file; under --sim, a setup without chips gets
+// one sim chip, so the same payload works on any machine. Channels whose
+// chip and settings did not change keep reading through a setup, their
+// deadband and counts intact; merge (chips and channels by name) is
+// supported.
+//
+// In the agent's configuration file the same block sits under "ain:"
+// (see configs/pi.yaml and configs/sim.yaml). The description lists every
+// channel as an input with its topic, unit, min and max (the chip's range
+// through scale and offset) and interval, and its state lists the chips
+// (open or why not) and channels (reads, readings published, errors,
+// missed reads) with the setup and reading schemas.
+//
+// # Reading
+//
+// Each channel is a services.Scan: read on its own timer, in a goroutine
+// of its own, never the runtime's, on its interval's grid (start to
+// start, so a 1 ms channel makes a thousand reads a second); channels of
+// one chip take turns on it. A read that fails is counted, reported on
+// the result topic as
+//
+//	{"op":"read","status":"error","error":{"code":"hardware","field":"channels[0]","message":"soil: ..."},
+//	 "data":{"name":"soil","errors":3,"consecutive_errors":3,"retry_in":"400ms"}}
+//
+// when the channel starts failing and then at most once a minute, and
+// shows in the description's health until the channel reads again. The
+// channel is tried again after its interval, then twice that, doubling up
+// to a minute, and back to its interval on the first good read. A chip that
+// cannot be opened at start does not stop the service: its channels
+// report read errors and open it when it answers. A setup naming a chip
+// that cannot be opened is refused, and nothing changes.
+//
+// A 1 kHz scan (interval 1ms) on one channel is cheap: the reading is
+// formatted without reflection, and the outbox keeps only the latest
+// unsent reading of a topic when the broker is slower. Use a deadband to
+// publish changes only.
+//
+// Estop halts setups but not reading: the service drives nothing.
+//
+// # Both halves of a PCF8591
+//
+// The PCF8591's ADC and DAC share its control byte: every byte the ain
+// service sends selects an input and also sets or clears the analog
+// output enable flag. To read the inputs of a chip whose AOUT the dac
+// service drives, give the ain chip dac: true. Conversions then keep the
+// output enabled, and the chip's I2C address is claimed shared with the
+// dac service (services.SharedI2CClaim) rather than alone; without it the
+// dac service's setup is refused, naming this chip. Each conversion is one
+// combined I2C transaction, so a DAC write between the two halves of a
+// conversion cannot happen.
+//
+// # Drivers
 //
 // A Converter converts one input of one chip at a time: Convert takes a
 // Channel (which input, single-ended or as a differential pair, and the

@@ -63,13 +63,18 @@ func (p *PCF8591) SetOutputEnable(on bool) {
 	p.aout = on
 }
 
-// Convert selects ch with a control byte, then reads two bytes: the
-// first is the result of the previous conversion (§8.4 "A/D conversion":
-// a conversion starts when the read address is acknowledged and is sent
-// while the previous result goes out), so it is dropped. Raw is 0–255
-// single-ended and two's complement −128–127 in differential mode
-// (same section); Volts is Raw × vref / 256. The chip converts while the
-// bus clocks the byte out, so there is nothing to wait for.
+// Convert selects ch with a control byte, then reads two bytes, in one
+// combined transaction (write, repeated start, read): the first byte is
+// the result of the previous conversion (§8.4 "A/D conversion": a
+// conversion starts when the read address is acknowledged and is sent
+// while the previous result goes out), so it is dropped. One transaction
+// keeps the control byte and its conversion together: the kernel holds
+// the bus for the whole I2C_RDWR, so the DAC half of the chip, written by
+// another service or process, cannot slip a control byte of its own in
+// between and have this read convert its input instead. Raw is 0–255
+// single-ended and two's complement −128–127 in differential mode (same
+// section); Volts is Raw × vref / 256. The chip converts while the bus
+// clocks the byte out, so there is nothing to wait for.
 func (p *PCF8591) Convert(ch Channel) (Sample, error) {
 	if err := p.chip.Check(ch); err != nil {
 		return Sample{}, err
@@ -82,14 +87,11 @@ func (p *PCF8591) Convert(ch Channel) (Sample, error) {
 		return Sample{}, fmt.Errorf("pcf8591: address %#x: the A2–A0 pins strap it to one of %s", p.dev.Addr, addrList(p.chip.Addrs))
 	}
 	// Write mode, Figure 15: address, then the control byte alone, which
-	// leaves the DAC data register as it is.
-	if err := p.dev.Tx([]byte{p.control(ch)}, nil); err != nil {
-		return Sample{}, p.busFail("write control byte", err)
-	}
-	// Read mode, Figure 16: address, then data bytes.
+	// leaves the DAC data register as it is; then read mode, Figure 16:
+	// address, then data bytes.
 	var r [2]byte
-	if err := p.dev.Tx(nil, r[:]); err != nil {
-		return Sample{}, p.busFail("read conversion", err)
+	if err := p.dev.Tx([]byte{p.control(ch)}, r[:]); err != nil {
+		return Sample{}, p.busFail("convert", err)
 	}
 	raw := int64(r[1])
 	if ch.Diff {

@@ -10,12 +10,12 @@ import (
 // The transactions below follow the PCF8591 datasheet (Rev. 6): a write
 // of the control byte alone (Figure 15, write mode; §8.2 and Figure 4 for
 // the byte: bit 6 analog output enable, bits 5:4 input programming,
-// bits 1:0 channel), then a two-byte read (Figure 16, read mode) whose
-// first byte is the previous conversion (§8.4; 0x80 after power-on).
+// bits 1:0 channel), then, after a repeated start in the same
+// transaction, a two-byte read (Figure 16, read mode) whose first byte is
+// the previous conversion (§8.4; 0x80 after power-on).
 func TestPCF8591(t *testing.T) {
 	const a = 0x48
-	control := func(b byte) i2ctest.IO { return i2ctest.IO{Addr: a, W: []byte{b}} }
-	read := func(r ...byte) i2ctest.IO { return i2ctest.IO{Addr: a, R: r} }
+	convert := func(control byte, r ...byte) i2ctest.IO { return i2ctest.IO{Addr: a, W: []byte{control}, R: r} }
 
 	tests := []struct {
 		name   string
@@ -35,14 +35,14 @@ func TestPCF8591(t *testing.T) {
 			name: "AIN2 single-ended, power-on byte dropped",
 			ch:   Channel{Input: 2},
 			// Four single-ended inputs (00), channel 2.
-			ops:    []i2ctest.IO{control(0x02), read(0x80, 0xC8)},
+			ops:    []i2ctest.IO{convert(0x02, 0x80, 0xC8)},
 			failAt: -1,
 			raw:    200, volts: 200 * 3.3 / 256,
 		},
 		{
 			name: "the stale first byte never shows",
 			ch:   Channel{Input: 0},
-			ops:  []i2ctest.IO{control(0x00), read(0xFF, 0x10)},
+			ops:  []i2ctest.IO{convert(0x00, 0xFF, 0x10)},
 			// 0xFF was input 3's last conversion.
 			failAt: -1,
 			raw:    16, volts: 16 * 3.3 / 256,
@@ -51,7 +51,7 @@ func TestPCF8591(t *testing.T) {
 			name: "AIN3 with the analog output kept on, 5 V reference",
 			vref: 5, aout: true,
 			ch:     Channel{Input: 3},
-			ops:    []i2ctest.IO{control(0x43), read(0x00, 0xFF)},
+			ops:    []i2ctest.IO{convert(0x43, 0x00, 0xFF)},
 			failAt: -1,
 			raw:    255, volts: 255 * 5.0 / 256,
 		},
@@ -59,7 +59,7 @@ func TestPCF8591(t *testing.T) {
 			name: "pair 0-1, negative: two differential inputs, channel 0",
 			ch:   Channel{Input: 0, Diff: true, Neg: 1},
 			// Input programming 11; two's complement 0xF6 = -10.
-			ops:    []i2ctest.IO{control(0x30), read(0x00, 0xF6)},
+			ops:    []i2ctest.IO{convert(0x30, 0x00, 0xF6)},
 			failAt: -1,
 			raw:    -10, volts: -10 * 3.3 / 256,
 		},
@@ -67,40 +67,31 @@ func TestPCF8591(t *testing.T) {
 			name: "pair 1-3: three differential inputs, channel 1",
 			ch:   Channel{Input: 1, Diff: true, Neg: 3},
 			// Input programming 01.
-			ops:    []i2ctest.IO{control(0x11), read(0x00, 0x7F)},
+			ops:    []i2ctest.IO{convert(0x11, 0x00, 0x7F)},
 			failAt: -1,
 			raw:    127, volts: 127 * 3.3 / 256,
 		},
 		{
-			name: "pair 2-3 at 0x4f",
-			addr: 0x4F,
-			ch:   Channel{Input: 2, Diff: true, Neg: 3},
-			ops: []i2ctest.IO{
-				{Addr: 0x4F, W: []byte{0x12}},
-				{Addr: 0x4F, R: []byte{0x00, 0x80}},
-			},
+			name:   "pair 2-3 at 0x4f",
+			addr:   0x4F,
+			ch:     Channel{Input: 2, Diff: true, Neg: 3},
+			ops:    []i2ctest.IO{{Addr: 0x4F, W: []byte{0x12}, R: []byte{0x00, 0x80}}},
 			failAt: -1,
 			raw:    -128, volts: -128 * 3.3 / 256,
 		},
 		{
-			name:   "NACK on the control byte: no chip at the address",
+			name:   "NACK: no chip at the address",
 			ch:     Channel{Input: 0},
 			failAt: 0,
-			err:    "pcf8591 at 0x48 on playback: write control byte: sysfs-i2c: remote I/O error|does a chip answer at 0x48?",
+			err:    "pcf8591 at 0x48 on playback: convert: sysfs-i2c: remote I/O error|does a chip answer at 0x48?",
 		},
 		{
-			name:   "NACK on the read",
-			ch:     Channel{Input: 1},
-			ops:    []i2ctest.IO{control(0x01)},
-			failAt: 1,
-			err:    "pcf8591 at 0x48 on playback: read conversion: sysfs-i2c: remote I/O error",
-		},
-		{
-			name:   "short read: only the stale byte recorded",
-			ch:     Channel{Input: 1},
-			ops:    []i2ctest.IO{control(0x01), read(0x80)},
+			name: "short read: only the stale byte recorded",
+			ch:   Channel{Input: 1},
+			ops:  []i2ctest.IO{convert(0x01, 0x80)},
+			// Playback refuses the transaction without consuming it.
 			failAt: -1, left: 1,
-			err: "pcf8591 at 0x48 on playback: read conversion: |read buffer length",
+			err: "pcf8591 at 0x48 on playback: convert: |read buffer length",
 		},
 		{
 			name:   "address the A pins cannot give, before any transaction",

@@ -58,8 +58,9 @@ var chips = []Chip{
 	{Name: "pcf8591", Bus: "i2c", Bits: 8, Outputs: 1, Addrs: addrRange(0x48, 0x4f), Ref: "VREF"},
 	// The kernel's mcp4725 driver (also the MCP4726): 12-bit codes.
 	{Name: "iio", Bus: "iio", Bits: 12, Outputs: 1, Ref: "VDD"},
-	// Stands in for an MCP4725 in the demo and in tests.
-	{Name: "sim", Bus: "sim", Bits: 12, Outputs: 1, Ref: "VDD"},
+	// Stands in for MCP4725s in the demo and in tests: eight outputs, so
+	// that one simulated chip serves every output of a demo's setup.
+	{Name: "sim", Bus: "sim", Bits: 12, Outputs: 8, Ref: "VDD"},
 }
 
 // Chips returns every chip this package drives.

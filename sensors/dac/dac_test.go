@@ -114,7 +114,7 @@ func TestChips(t *testing.T) {
 		{name: "mcp4725", bits: 12, outputs: 1, first: 0x60, last: 0x67, addrs: 8, ref: "VDD"},
 		{name: "pcf8591", bits: 8, outputs: 1, first: 0x48, last: 0x4f, addrs: 8, ref: "VREF"},
 		{name: "iio", bits: 12, outputs: 1, ref: "VDD"},
-		{name: "sim", bits: 12, outputs: 1, ref: "VDD"},
+		{name: "sim", bits: 12, outputs: 8, ref: "VDD"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,83 @@
-// Package dac drives analog outputs: digital-to-analog converters on a
-// Raspberry Pi's I2C bus, reached directly with periph.io, through the
-// kernel's IIO driver, or simulated.
+// Package dac drives analog outputs: the dac service, which sets
+// digital-to-analog converters on a Raspberry Pi's I2C bus from MQTT, and
+// the drivers it calls, reaching the chips directly with periph.io,
+// through the kernel's IIO driver, or simulated.
+//
+// # The service
+//
+// The service's topics hang under <host>/dac (see package services for
+// the request and result envelope):
+//
+//	<host>/dac/setup                   chips and outputs, JSON or YAML (below)
+//	<host>/dac/set/<name>              drive an output (below)
+//	<host>/dac/get[/output[/<name>]]   republish values; a plain get also returns the description
+//	<host>/dac/control                 estop (every output to failsafe), recover
+//	<host>/dac/result                  results
+//	<host>/dac/output/<name>           the output's value, retained (below)
+//	<host>/dac/output/<name>/value     its value alone, a plain number, retained
+//
+// A set takes the value in the output's unit, volts by default, bare or
+// as an object, or the chip's code:
+//
+//	1.5    {"value":1.5}    {"raw":2048}    {"value":1.5,"id":7}
+//
+// and is refused unless its voltage lies within 0 and the chip's
+// reference (vref). The result's data and the retained value say what the
+// chip was given:
+//
+//	{"value":1.50007324,"unit":"V","raw":1862,"volts":1.50007324,"ts":"2025-06-01T12:00:00.000Z"}
+//
+// A setup lists the chips under chips and the outputs under outputs:
+//
+//	chips:
+//	  - {name: dac0, chip: mcp4725, bus: i2c1, addr: 0x60, vref: 3.3}
+//	  - {name: yl40, chip: pcf8591, addr: 0x48}   # its inputs may be ain's
+//	outputs:
+//	  - {name: level, chip: dac0, init: 0, failsafe: 0}
+//	  - {name: heater, chip: yl40, scale: 30.303, unit: "%", init: 0, failsafe: 0,
+//	     follow: pizero1/ain/input/setpoint}
+//	failsafe_after: 60s
+//
+// Chip keys: name and chip (mcp4725, pcf8591, iio, sim) are required; bus
+// (i2c1 by default) and addr (0x60 or 0x48 by default) for the I2C chips,
+// device for iio (mcp4725 by default), vref (full scale, 3.3 V by
+// default; for iio what the driver reports, when it does). Output keys:
+// name is required; chip (default the first), channel (0; the sim chip
+// has 8), init and failsafe (in the output's unit), scale, offset and unit
+// (value = volts × scale + offset; unit required with them), follow.
+// failsafe_after drives every output to failsafe once the broker has been
+// gone that long, counted from start too (0, the default, never does).
+// The I2C addresses and iio devices are claimed; a setup naming one
+// another service holds is refused, naming both.
+//
+// An output whose chip and channel do not change keeps its value through
+// a setup; one new to the setup starts at init (failsafe while halted).
+// Outputs that leave the setup are released where they are. A setup that
+// leaves chips out keeps the chips there are; under --sim, a setup
+// without chips gets one sim chip.
+//
+// The value of every output is kept in its own small file in the state
+// directory, ValuesFile, written atomically on each set (and, for values
+// from a followed topic, at most once a second), so a restart comes back
+// to the value last acknowledged; the setup stays in the runtime's file.
+// Shutdown drives outputs to failsafe without writing that down, so the
+// restart restores the values. Estop and a lost broker do write it down:
+// a restart after either comes back at failsafe, as the outputs were.
+//
+// An output may follow a topic, as a gpio output does: each value
+// published there (a plain number, or a JSON object with a numeric
+// "value", such as an ain reading) drives the output as a set would,
+// through its scale and offset, clamped to its range; the retained value
+// is taken at start. Following <host>/gpio/output/<pwm> with scale
+// 100/vref and unit "%" makes the dac track a PWM duty.
+//
+// # Both halves of a PCF8591
+//
+// A pcf8591's address is claimed shared with the ain service
+// (services.SharedI2CClaim): the ain service may read the chip's four
+// inputs if its chip says dac: true, which keeps the analog output
+// enabled in every control byte it sends. Without it, the dac setup is
+// refused, naming the ain chip.
 //
 // # Codes and volts
 //
