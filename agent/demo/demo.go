@@ -26,6 +26,8 @@ import (
 	"github.com/rollcall/rollcall/agent/broker"
 	"github.com/rollcall/rollcall/agent/cluster"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/sensors/ain"
+	"github.com/rollcall/rollcall/sensors/dac"
 	"github.com/rollcall/rollcall/sensors/dht22"
 	"github.com/rollcall/rollcall/sensors/sonar"
 	"github.com/rollcall/rollcall/services"
@@ -191,11 +193,13 @@ func freeUDPPort() (int, error) {
 // hostServices gives a demo host every service, on the simulated board of
 // configs/sim.yaml: the seed's pins (outputs on 25 and 23, pull-down
 // inputs on 17 and 22) with the pump's output wired to the float switch;
-// a DHT22 on GPIO 4; and an HC-SR04 on 5 and 6, compensated by the DHT22,
+// a DHT22 on GPIO 4; an HC-SR04 on 5 and 6, compensated by the DHT22,
 // whose target follows the lamp: 0.5 m when it is off, 2.5 m when it is
-// on.
+// on; a PCF8591 on I2C whose inputs read light and soil and whose output
+// drives an LED that follows the light reading; and a second converter
+// with an output of its own.
 func hostServices(cfg *agent.Config) {
-	cfg.Services = []string{gpio.Name, dht22.Name, sonar.Name}
+	cfg.Services = []string{gpio.Name, ain.Name, dac.Name, dht22.Name, sonar.Name}
 	cfg.Blocks[gpio.Name] = &gpio.Config{
 		Driver: "sim",
 		Output: []gpio.OutputPin{
@@ -207,6 +211,20 @@ func hostServices(cfg *agent.Config) {
 			{Name: "button", Pin: 22, Pull: "down", Edge: "both"},
 		},
 		Wiring: []gpio.Wire{{From: 25, To: 17}},
+	}
+	cfg.Blocks[ain.Name] = &ain.Config{
+		Chips: []ain.ChipConfig{{Name: "yl40", Chip: "pcf8591", Addr: 0x48, DAC: true}},
+		Channels: []ain.ChannelConfig{
+			{Name: "light", Chip: "yl40", Channel: 0, Interval: services.Duration(time.Second), Deadband: 0.01},
+			{Name: "soil", Chip: "yl40", Channel: 1, Interval: services.Duration(5 * time.Second), Scale: 30.3, Unit: "%"},
+		},
+	}
+	cfg.Blocks[dac.Name] = &dac.Config{
+		Chips: []dac.ChipConfig{{Name: "yl40", Chip: "pcf8591", Addr: 0x48}, {Name: "sim0", Chip: "sim"}},
+		Outputs: []dac.OutputConfig{
+			{Name: "led", Chip: "yl40", Follow: cfg.Host + "/ain/input/light"},
+			{Name: "level", Chip: "sim0", Channel: 0},
+		},
 	}
 	cfg.Blocks[dht22.Name] = &dht22.Config{Sensors: []dht22.SensorConfig{{
 		Name: "air", Pin: 4, Driver: dht22.DriverSim, Interval: services.Duration(dht22.MinInterval),
@@ -281,6 +299,18 @@ func tour(ctx context.Context, c *cluster.Client, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "  sonar  set lamp 1 -> the simulated target moves away: front %s after %.0f ms\n", fmtReading(ch.Value), ms(start))
 
+	start, err = set(dac.Name, "level", "1.25")
+	if err != nil {
+		return err
+	}
+	ch, err = await("the dac output's new value", func(ch cluster.Change) bool {
+		return ch.Service == dac.Name && ch.Name == "level" && !ch.Retained && math.Abs(reading(ch.Value)-1.25) < 0.01 // the nearest code
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  dac    set level 1.25 -> output level %s after %.1f ms\n", fmtReading(ch.Value), ms(start))
+
 	fmt.Fprintf(out, "\nreadings of %s (retained, as any client reads them):\n", tourHost)
 	return printReadings(ctx, c, out)
 }
@@ -300,7 +330,7 @@ func printReadings(ctx context.Context, c *cluster.Client, out io.Writer) error 
 		}
 	}
 	var want []string
-	for _, svc := range []string{gpio.Name, dht22.Name, sonar.Name} {
+	for _, svc := range []string{gpio.Name, ain.Name, dac.Name, dht22.Name, sonar.Name} {
 		if !slices.ContainsFunc(slices.Collect(mapKeys(vals)), func(t string) bool { return strings.HasPrefix(t, tourHost+"/"+svc+"/") }) {
 			want = append(want, svc)
 		}
@@ -350,7 +380,8 @@ func fmtReading(v string) string {
 		Unit  string   `json:"unit"`
 	}
 	if json.Unmarshal([]byte(v), &r) == nil && r.Value != nil {
-		return strings.TrimSpace(fmt.Sprintf("%g %s", *r.Value, r.Unit))
+		// Four significant digits: what a converter's step allows.
+		return strings.TrimSpace(fmt.Sprintf("%.4g %s", *r.Value, r.Unit))
 	}
 	return cluster.Clean(v)
 }

@@ -45,6 +45,10 @@ func TestRun(t *testing.T) {
 				"pi-demo-1/dht22/input/air_temperature",
 				"pi-demo-1/dht22/input/air_humidity",
 				"pi-demo-1/sonar/input/front",
+				"dac    set level 1.25 -> output level 1.25 V",
+				"pi-demo-1/ain/input/light",
+				"pi-demo-1/ain/input/soil",
+				"pi-demo-1/dac/output/led",
 				"pi-demo-1/gpio/output/lamp             1",
 				"complete: true",
 			} {
@@ -52,7 +56,7 @@ func TestRun(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", want, s)
 				}
 			}
-			if n := strings.Count(s, "dht22[2 in, 0 out] gpio[2 in, 2 out] sonar[1 in, 0 out]"); n != 2*tc.opts.Hosts {
+			if n := strings.Count(s, "ain[2 in, 0 out] dac[0 in, 2 out] dht22[2 in, 0 out] gpio[2 in, 2 out] sonar[1 in, 0 out]"); n != 2*tc.opts.Hosts {
 				t.Errorf("%d hosts with every service in the sweep and the inventory, want %d:\n%s", n, 2*tc.opts.Hosts, s)
 			}
 		})
