@@ -26,6 +26,8 @@ import (
 
 	"github.com/rollcall/rollcall/agent/cluster"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/sensors/ain"
+	"github.com/rollcall/rollcall/sensors/dac"
 	"github.com/rollcall/rollcall/sensors/dht22"
 	"github.com/rollcall/rollcall/sensors/sonar"
 	"github.com/rollcall/rollcall/services"
@@ -48,7 +50,7 @@ func badRequests() []badRequest {
 	bomb := "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
 	var rs []badRequest
 	// Every service's setup parser gets the same shapeless payloads.
-	for _, svc := range []string{gpio.Name, dht22.Name, sonar.Name} {
+	for _, svc := range []string{gpio.Name, ain.Name, dac.Name, dht22.Name, sonar.Name} {
 		for _, c := range []struct{ name, payload, code string }{
 			{"malformed JSON", `{"x":`, services.CodeMalformed},
 			{"a list", `[1,2]`, services.CodeMalformed},
@@ -178,6 +180,29 @@ func badRequests() []badRequest {
 		r("sim target at a status", `{"name":"f","trigger":5,"echo":6,"sim_target":{"topic":"pi2/status","high":1,"far":2}}`, services.CodeInvalid, "rangers[0].sim_target.topic"),
 		r("echo missing", `{"name":"f","trigger":5}`, services.CodeMalformed, "rangers[0].echo"),
 	)
+	v := func(name, value, code, field string) badRequest {
+		return badRequest{name: "dac set " + name, service: dac.Name, suffix: "set/level", payload: value, code: code, field: field}
+	}
+	rs = append(rs,
+		v("over vref", `4`, services.CodeInvalid, "value"),
+		v("negative", `-0.5`, services.CodeInvalid, "value"),
+		v("a word", `high`, services.CodeMalformed, "value"),
+		v("NaN", `{"value":"NaN"}`, services.CodeMalformed, "value"),
+		v("raw over the code range", `{"raw":70000}`, services.CodeInvalid, "raw"),
+		v("raw and value both", `{"raw":1,"value":1}`, services.CodeInvalid, "raw"),
+		v("unknown member", `{"value":1,"volts":1}`, services.CodeMalformed, "volts"),
+		badRequest{name: "dac set of no such output", service: dac.Name, suffix: "set/nosuch", payload: `1`, code: services.CodeNotFound},
+	)
+	a := func(name, channel, code, field string) badRequest {
+		return badRequest{name: "ain setup " + name, service: ain.Name, suffix: "setup", payload: `{"chips":[{"name":"adc","chip":"sim"}],"channels":[` + channel + `]}`, code: code, field: field}
+	}
+	rs = append(rs,
+		a("channel off the chip", `{"name":"x","channel":99}`, services.CodeInvalid, "channels[0].channel"),
+		a("interval under 1 ms", `{"name":"x","channel":0,"interval":"100us"}`, services.CodeInvalid, "channels[0].interval"),
+		a("deadband negative", `{"name":"x","channel":0,"deadband":-1}`, services.CodeInvalid, "channels[0].deadband"),
+		a("chip unknown", `{"name":"x","channel":0,"chip":"nosuch"}`, services.CodeInvalid, "channels[0].chip"),
+		a("two with one name", `{"name":"x","channel":0},{"name":"x","channel":1}`, services.CodeConflict, "channels[1].name"),
+	)
 	return rs
 }
 
@@ -229,7 +254,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	broker := mosquitto(t)
 	c := newTestCluster(t, broker)
 	cfg := c.config("pi1")
-	cfg.Services = []string{gpio.Name, dht22.Name, sonar.Name}
+	cfg.Services = []string{gpio.Name, ain.Name, dac.Name, dht22.Name, sonar.Name}
 	cfg.Blocks[dht22.Name] = &dht22.Config{Sensors: []dht22.SensorConfig{{Name: "air", Pin: 4}}}
 	cfg.Blocks[sonar.Name] = &sonar.Config{Rangers: []sonar.RangerConfig{{Name: "front", Trigger: 5, Echo: 6,
 		SimTarget: sonar.SimTarget{Topic: "pi1/gpio/output/lamp", High: 1, Far: 2}}}}
@@ -243,6 +268,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		gpio.Name:  `{"output":[{"name":"pump_drive","pin":25},{"name":"lamp","pin":23,"init":1}],"input":[{"name":"button","pin":22,"pull":"down"}]}`,
 		dht22.Name: `{"sensors":[{"name":"air","pin":4,"interval":"3s"}]}`,
 		sonar.Name: `{"rangers":[{"name":"front","trigger":5,"echo":6,"samples":3,"sim_target":{"topic":"pi1/gpio/output/lamp","high":1,"far":2}}]}`,
+		ain.Name:   `{"chips":[{"name":"adc","chip":"sim"}],"channels":[{"name":"light","chip":"adc","channel":0,"interval":"2s","deadband":0.05}]}`,
+		dac.Name:   `{"chips":[{"name":"dac0","chip":"sim"}],"outputs":[{"name":"level","chip":"dac0","init":1}]}`,
 	} {
 		if r := u.requestTo(svc, "pi1/"+svc+"/setup", []byte(setup)); r.Status != "ok" {
 			t.Fatalf("%s setup: %+v", svc, r.problems())
@@ -346,7 +373,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 // a sensor's reading.
 func isReading(topic string) bool {
 	parts := strings.Split(topic, "/")
-	return len(parts) >= 4 && parts[2] == "input" && (parts[1] == dht22.Name || parts[1] == sonar.Name)
+	return len(parts) >= 4 && parts[2] == "input" && (parts[1] == dht22.Name || parts[1] == sonar.Name || parts[1] == ain.Name)
 }
 
 // snapshot is a host's state directory and retained topics.
@@ -404,7 +431,7 @@ func withoutReadings(b []byte) []byte {
 		switch x := v.(type) {
 		case map[string]any:
 			delete(x, "value")
-			if fn, _ := x["function"].(string); fn == dht22.Name || fn == sonar.Name {
+			if fn, _ := x["function"].(string); fn == dht22.Name || fn == sonar.Name || fn == ain.Name {
 				delete(x, "state")
 			}
 			for k, e := range x {
