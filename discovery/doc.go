@@ -220,8 +220,9 @@
 //
 // Whether signed or not, a monitor drops probes from a source outside the
 // subnets of the interface they arrived on (the RFC 6762 §11 on-link
-// test), rate-limits each source and all sources together, and never
-// sends UDP back to a probe's source. It also drops probes whose topic
+// test), rate-limits each source and all sources together, and sends
+// nothing back to a probe's source but the acknowledgement it asked for,
+// once per probe id and never larger than the probe. It also drops probes whose topic
 // is one rollcall keeps for state or requests, the report topic, outside
 // the allowed prefixes (reply_prefixes, "/stat/" by default), or has a
 // space or a dot, which nats-server refuses (CheckReplyTopic).
