@@ -13,6 +13,9 @@
 // When its monitor accepts a probe, every service of this host answers on
 // the probe's reply topic, and the report goes out on /udp/report for any
 // other MQTT client on the host that wants to answer too.
+//
+// With homeassistant.enabled, the host is also one Home Assistant device
+// (package homeassistant), kept in step with its description.
 package agent
 
 import (
@@ -24,6 +27,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +37,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rollcall/rollcall/agent/broker"
+	"github.com/rollcall/rollcall/agent/homeassistant"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -57,6 +62,10 @@ type Agent struct {
 	sessionp atomic.Pointer[session.Session]
 	brokerp  atomic.Pointer[broker.Broker]
 	monitorp atomic.Pointer[discovery.Monitor]
+	hap      atomic.Pointer[homeassistant.Publisher]
+	// haEchoTimeout, when set, replaces the publisher's wait for the
+	// broker's echo (tests shorten it).
+	haEchoTimeout time.Duration
 	// stopping is set once Run is ending, so that the agent's own goodbye
 	// is not taken for someone overwriting its status.
 	stopping chan struct{}
@@ -297,6 +306,22 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			return nil // one service failing never stops the host
 		})
 	}
+	// Before connecting, like every subscription: the first connection
+	// then carries Home Assistant's too.
+	ha, err := homeassistant.NewPublisher(sess, homeassistant.Options{
+		Config:      cfg.HomeAssistant,
+		Host:        cfg.Host,
+		Machine:     a.machine,
+		Info:        homeassistant.Info{Version: Version, Model: boardModel(cfg.Sysfs)},
+		StateDir:    cfg.StateDir,
+		Logger:      a.log,
+		EchoTimeout: a.haEchoTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	a.hap.Store(ha)
+	g.Go(func() error { ha.Run(gctx); return nil })
 	g.Go(func() error { a.describeLoop(gctx); return nil })
 	a.waitServing(gctx)
 	// Connect only now: the session subscribes every service's topics
@@ -350,6 +375,9 @@ func (a *Agent) waitServing(ctx context.Context) {
 }
 
 func (a *Agent) setConnected(up bool) {
+	if p := a.hap.Load(); p != nil {
+		p.Connected(up)
+	}
 	for _, s := range a.services {
 		if c, ok := s.(services.Connector); ok {
 			c.Connected(up)
@@ -474,6 +502,40 @@ func (a *Agent) publishDescription() {
 	if err := sess.Publish(discovery.SummaryTopic(a.cfg.Host), 1, true, sb); err != nil {
 		a.log.Warn("publish summary", "err", err)
 	}
+	if p := a.hap.Load(); p != nil && a.cfg.HomeAssistant.Enabled {
+		p.Update(a.homeAssistantView(d))
+	}
+}
+
+// homeAssistantView is the description Home Assistant's device follows:
+// every external service that keeps a description, offline ones too, so
+// that a program restarting shows its entities unavailable for a while
+// instead of removing them (and their history) from Home Assistant.
+func (a *Agent) homeAssistantView(d services.HostDescription) services.HostDescription {
+	out := d
+	out.Services = slices.DeleteFunc(slices.Clone(d.Services), func(s services.Description) bool { return s.External })
+	a.mu.Lock()
+	for _, name := range slices.Sorted(maps.Keys(a.externals)) {
+		if e := a.externals[name]; e.desc != nil {
+			out.Services = append(out.Services, *e.desc)
+		}
+	}
+	a.mu.Unlock()
+	for i := range out.Services {
+		out.Services[i].State = nil // the publisher keeps the latest; it reads no state
+	}
+	return out
+}
+
+// boardModel is the board as its device tree names it ("Raspberry Pi
+// Zero W Rev 1.1", NUL-terminated in the file), or "" on a machine
+// without one.
+func boardModel(sysfs string) string {
+	b, err := os.ReadFile(filepath.Join(sysfs, "firmware", "devicetree", "base", "model"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
 }
 
 // external is a service outside the agent: a program that keeps its

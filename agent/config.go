@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/homeassistant"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -43,6 +44,9 @@ type Config struct {
 	Buses []string `json:"buses"`
 	// Services lists the services to run; default: every kind there is.
 	Services []string `json:"services"`
+	// HomeAssistant publishes the host as one Home Assistant device
+	// (MQTT device discovery); off by default.
+	HomeAssistant homeassistant.Config `json:"homeassistant"`
 
 	// Blocks are the services' configurations by kind: the file's
 	// top-level keys named after a service ("gpio: ..."), each a pointer
@@ -65,12 +69,13 @@ const (
 // invalid value (an empty state_dir, port 0) is an error, not a default.
 func DefaultConfig() Config {
 	c := Config{
-		StateDir:  DefaultStateDir,
-		LogLevel:  "info",
-		Sysfs:     "/sys",
-		MQTT:      session.Config{Keepalive: DefaultKeepalive, ConnectTimeout: session.DefaultConnectTimeout, MaxAuthFailures: DefaultMaxAuthFailures},
-		Discovery: discovery.DefaultConfig(),
-		Blocks:    map[string]any{},
+		StateDir:      DefaultStateDir,
+		LogLevel:      "info",
+		Sysfs:         "/sys",
+		MQTT:          session.Config{Keepalive: DefaultKeepalive, ConnectTimeout: session.DefaultConnectTimeout, MaxAuthFailures: DefaultMaxAuthFailures},
+		Discovery:     discovery.DefaultConfig(),
+		HomeAssistant: homeassistant.DefaultConfig(),
+		Blocks:        map[string]any{},
 	}
 	if h, err := os.Hostname(); err == nil {
 		c.Host, _, _ = strings.Cut(h, ".")
@@ -114,6 +119,10 @@ func (c *Config) Validate() services.Errors {
 	}
 	errs = append(errs, checkMQTT(c.MQTT).Prefix("mqtt")...)
 	errs = append(errs, c.Discovery.Check().Prefix("discovery")...)
+	errs = append(errs, c.HomeAssistant.Check().Prefix("homeassistant")...)
+	if first, _, _ := strings.Cut(c.HomeAssistant.Prefix, "/"); c.HomeAssistant.Enabled && first == c.Host {
+		bad("homeassistant.prefix", "%q lies under this host's own topics (host %q): Home Assistant's status would read as this host's", c.HomeAssistant.Prefix, c.Host)
+	}
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rollcall/rollcall/agent"
+	"github.com/rollcall/rollcall/agent/homeassistant"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/sensors/ain"
@@ -113,6 +114,45 @@ func TestConfigPi(t *testing.T) {
 	}
 }
 
+// TestConfigHomeAssistant: one setting turns it on, from the file or the
+// environment; the prefix defaults to Home Assistant's.
+func TestConfigHomeAssistant(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ha.yaml")
+	if err := os.WriteFile(file, []byte("homeassistant: {enabled: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(empty, []byte("# nothing\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want homeassistant.Config
+	}{
+		{name: "default off", file: empty, want: homeassistant.Config{Prefix: "homeassistant"}},
+		{name: "file", file: file, want: homeassistant.Config{Enabled: true, Prefix: "homeassistant"}},
+		{name: "environment", file: empty, env: map[string]string{"ROLLCALL_HOMEASSISTANT_ENABLED": "true", "ROLLCALL_HOMEASSISTANT_PREFIX": "ha"},
+			want: homeassistant.Config{Enabled: true, Prefix: "ha"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := load(t, "--config", tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.HomeAssistant != tc.want {
+				t.Errorf("homeassistant %+v, want %+v", cfg.HomeAssistant, tc.want)
+			}
+		})
+	}
+}
+
 func TestConfigPrecedence(t *testing.T) {
 	t.Setenv("ROLLCALL_MQTT_BROKER", "tcp://10.9.9.9:1883")
 	t.Setenv("ROLLCALL_DISCOVERY_PORT", "5000")
@@ -201,6 +241,9 @@ func TestConfigStrict(t *testing.T) {
 		{name: "a service listed that does not exist", file: "services: [gpio, lasers]\n", key: "services[1]", message: "lasers"},
 		{name: "embedded broker on the LAN without users", file: "mqtt: {embedded_broker: \":1883\"}\n", key: "mqtt.embedded_broker", message: "anyone on the network could drive the pins"},
 		{name: "embedded users without the agent's own", file: "mqtt: {embedded_broker: \":1883\", embedded_users: {admin: \"0123456789\"}}\n", key: "mqtt.username", message: "must be one of mqtt.embedded_users"},
+		{name: "home assistant prefix with a wildcard", file: "homeassistant: {enabled: true, prefix: \"ha/#\"}\n", key: "homeassistant.prefix", message: "not a topic prefix"},
+		{name: "home assistant prefix under the host", file: "host: pi1\nhomeassistant: {enabled: true, prefix: pi1/ha}\n", key: "homeassistant.prefix", message: "this host's own topics"},
+		{name: "home assistant enabled not a bool", env: map[string]string{"ROLLCALL_HOMEASSISTANT_ENABLED": "on"}, key: "homeassistant.enabled", message: "true or false"},
 		{name: "embedded user with a short password", file: "mqtt: {embedded_broker: \"127.0.0.1:1883\", embedded_users: {pi: short}, username: pi, password: short}\n", key: "mqtt.embedded_users.pi", message: "at least 8"},
 	}
 	for _, tc := range tests {
