@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/dashboard"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -38,6 +39,9 @@ type Config struct {
 
 	MQTT      session.Config   `json:"mqtt"`
 	Discovery discovery.Config `json:"discovery"`
+	// Dashboard configures `rollcall dashboard`; the agent itself does
+	// not use it.
+	Dashboard dashboard.Config `json:"dashboard"`
 	// Buses are buses enabled on the board for something outside rollcall
 	// (a HAT's kernel driver): their pins go to no service.
 	Buses []string `json:"buses"`
@@ -70,6 +74,7 @@ func DefaultConfig() Config {
 		Sysfs:     "/sys",
 		MQTT:      session.Config{Keepalive: DefaultKeepalive, ConnectTimeout: session.DefaultConnectTimeout, MaxAuthFailures: DefaultMaxAuthFailures},
 		Discovery: discovery.DefaultConfig(),
+		Dashboard: dashboard.DefaultConfig(),
 		Blocks:    map[string]any{},
 	}
 	if h, err := os.Hostname(); err == nil {
@@ -114,6 +119,7 @@ func (c *Config) Validate() services.Errors {
 	}
 	errs = append(errs, checkMQTT(c.MQTT).Prefix("mqtt")...)
 	errs = append(errs, c.Discovery.Check().Prefix("discovery")...)
+	errs = append(errs, c.Dashboard.Check().Prefix("dashboard")...)
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)
