@@ -47,8 +47,9 @@
 // authentication, any user name; compared in constant time, never
 // logged). Writes must carry a JSON body and come from the dashboard's
 // own page (Origin, Sec-Fetch-Site), so that another site open in the
-// same browser cannot use the saved password to drive outputs. Listening
-// beyond loopback without a password is warned about.
+// same browser cannot use the saved password to drive outputs (a reverse
+// proxy in front must pass the Host header on). Listening beyond loopback
+// without a password is warned about.
 //
 // # Live updates
 //

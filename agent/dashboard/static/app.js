@@ -160,6 +160,7 @@ function hostCard(h) {
   if (h.rollcall) meta.push(h.rollcall);
   const status = el('span', {class: 'status', 'data-status': h.status, text: h.status});
   views.set(key(h.host, '', 'status', 'status'), (v) => {
+    if (typeof v !== 'string' || v === '') return; // a cleared status: the next state says
     status.textContent = v;
     status.dataset.status = v;
     card.dataset.status = v;
