@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/dashboard"
 	"github.com/rollcall/rollcall/agent/homeassistant"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
@@ -39,6 +40,9 @@ type Config struct {
 
 	MQTT      session.Config   `json:"mqtt"`
 	Discovery discovery.Config `json:"discovery"`
+	// Dashboard configures `rollcall dashboard`; the agent itself does
+	// not use it.
+	Dashboard dashboard.Config `json:"dashboard"`
 	// Buses are buses enabled on the board for something outside rollcall
 	// (a HAT's kernel driver): their pins go to no service.
 	Buses []string `json:"buses"`
@@ -75,6 +79,7 @@ func DefaultConfig() Config {
 		MQTT:          session.Config{Keepalive: DefaultKeepalive, ConnectTimeout: session.DefaultConnectTimeout, MaxAuthFailures: DefaultMaxAuthFailures},
 		Discovery:     discovery.DefaultConfig(),
 		HomeAssistant: homeassistant.DefaultConfig(),
+		Dashboard:     dashboard.DefaultConfig(),
 		Blocks:        map[string]any{},
 	}
 	if h, err := os.Hostname(); err == nil {
@@ -123,6 +128,7 @@ func (c *Config) Validate() services.Errors {
 	if first, _, _ := strings.Cut(c.HomeAssistant.Prefix, "/"); c.HomeAssistant.Enabled && first == c.Host {
 		bad("homeassistant.prefix", "%q lies under this host's own topics (host %q): Home Assistant's status would read as this host's", c.HomeAssistant.Prefix, c.Host)
 	}
+	errs = append(errs, c.Dashboard.Check().Prefix("dashboard")...)
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)

@@ -42,6 +42,10 @@ var flagKeys = map[string]string{
 	"interface":       "discovery.interfaces",
 	"target":          "discovery.targets",
 	"extaddr":         "discovery.extaddr",
+
+	"listen":                  "dashboard.listen",
+	"allow-control":           "dashboard.allow_control",
+	"dashboard-password-file": "dashboard.password_file",
 }
 
 // Flag groups: which configuration flags a command takes. A flag a

@@ -32,7 +32,7 @@ func newRootCmd() *cobra.Command {
 		newSetupCmd(), newSetCmd(), newGetCmd(),
 		newControlCmd("estop", "Emergency-stop every service of a host (or all): outputs to failsafe, requests refused until recover"),
 		newControlCmd("recover", "Lift an emergency stop from every service of a host (or all)"),
-		newWatchCmd(), newForgetCmd())
+		newWatchCmd(), newForgetCmd(), newDashboardCmd())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})

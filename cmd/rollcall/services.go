@@ -4,8 +4,8 @@ package main
 // package that registers itself with services.Register, and one line here.
 import (
 	_ "github.com/rollcall/rollcall/gpio"
-	_ "github.com/rollcall/rollcall/sensors/dht22"
-	_ "github.com/rollcall/rollcall/sensors/sonar"
 	_ "github.com/rollcall/rollcall/sensors/ain"
 	_ "github.com/rollcall/rollcall/sensors/dac"
+	_ "github.com/rollcall/rollcall/sensors/dht22"
+	_ "github.com/rollcall/rollcall/sensors/sonar"
 )
