@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/metrics"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -38,6 +39,8 @@ type Config struct {
 
 	MQTT      session.Config   `json:"mqtt"`
 	Discovery discovery.Config `json:"discovery"`
+	// Metrics is the Prometheus endpoint, off unless metrics.listen is set.
+	Metrics metrics.Config `json:"metrics"`
 	// Buses are buses enabled on the board for something outside rollcall
 	// (a HAT's kernel driver): their pins go to no service.
 	Buses []string `json:"buses"`
@@ -114,6 +117,7 @@ func (c *Config) Validate() services.Errors {
 	}
 	errs = append(errs, checkMQTT(c.MQTT).Prefix("mqtt")...)
 	errs = append(errs, c.Discovery.Check().Prefix("discovery")...)
+	errs = append(errs, c.Metrics.Check().Prefix("metrics")...)
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)
