@@ -115,7 +115,7 @@ var (
 	mqttPublished = desc("rollcall_mqtt_messages_published_total",
 		"Messages the MQTT client took to publish.")
 	mqttPublishErrors = desc("rollcall_mqtt_publish_errors_total",
-		"Messages the MQTT client refused or failed to publish, as far as the agent learnt.")
+		"Messages the MQTT client refused (while not connected, say) or failed to publish, as far as the agent learnt.")
 	mqttReceived = desc("rollcall_mqtt_messages_received_total",
 		"Messages received on the agent's subscriptions.")
 
@@ -271,7 +271,7 @@ func (c *collector) readings(ch chan<- prometheus.Metric, d services.HostDescrip
 				dsc = prometheus.NewDesc(r.name, r.help, []string{"name"}, nil)
 				descs[r.name] = dsc
 			}
-			send(ch, dsc, prometheus.GaugeValue, v*r.unit.scale+r.unit.offset, it.Name)
+			send(ch, dsc, prometheus.GaugeValue, r.unit.base(v), it.Name)
 		}
 		for _, it := range sd.Inputs {
 			send(it, true)

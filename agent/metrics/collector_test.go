@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
@@ -297,7 +298,8 @@ func (o onlyValid) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// lint fails the test for every problem promlint finds in reg's metrics.
+// lint fails the test for every problem promlint, and promtool where it
+// is installed, find in reg's metrics.
 func lint(t *testing.T, reg prometheus.Gatherer) {
 	t.Helper()
 	problems, err := testutil.GatherAndLint(reg)
@@ -307,4 +309,9 @@ func lint(t *testing.T, reg prometheus.Gatherer) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+	b, err := testutil.GatherAndFormat(reg, expfmt.TypeTextPlain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promtool(t, b, "check", "metrics")
 }

@@ -10,47 +10,51 @@ import (
 
 // A unit says how values in one of the units services describe
 // themselves with become values in Prometheus's base unit, which names
-// the metric: base = value*scale + offset.
+// the metric: base = (value + shift) * mul / div. A division rather than
+// a multiplication by 0.01 keeps 47.6 %RH at 0.476, not
+// 0.47600000000000003.
 type unit struct {
-	suffix        string
-	scale, offset float64
+	suffix          string
+	shift, mul, div float64
 }
+
+func (u unit) base(v float64) float64 { return (v + u.shift) * u.mul / u.div }
 
 // units maps the units of services' descriptions to base units. Percent
 // becomes a ratio from 0 to 1, as Prometheus's naming guide asks, so that
 // a relative humidity and a PWM duty compare with other ratios (and
 // nobody has to guess whether 0.5 means half or half a percent).
 var units = map[string]unit{
-	"V":   {"volts", 1, 0},
-	"mV":  {"volts", 1e-3, 0},
-	"A":   {"amperes", 1, 0},
-	"mA":  {"amperes", 1e-3, 0},
-	"W":   {"watts", 1, 0},
-	"J":   {"joules", 1, 0},
-	"Wh":  {"joules", 3600, 0},
-	"kWh": {"joules", 3.6e6, 0},
-	"°C":  {"celsius", 1, 0},
-	"°F":  {"celsius", 5.0 / 9, -32 * 5.0 / 9},
-	"K":   {"celsius", 1, -273.15},
-	"%":   {"ratio", 0.01, 0},
-	"%RH": {"ratio", 0.01, 0},
-	"m":   {"meters", 1, 0},
-	"cm":  {"meters", 1e-2, 0},
-	"mm":  {"meters", 1e-3, 0},
-	"m/s": {"meters_per_second", 1, 0},
-	"s":   {"seconds", 1, 0},
-	"ms":  {"seconds", 1e-3, 0},
-	"µs":  {"seconds", 1e-6, 0},
-	"Hz":  {"hertz", 1, 0},
-	"kHz": {"hertz", 1e3, 0},
-	"Pa":  {"pascals", 1, 0},
-	"hPa": {"pascals", 100, 0},
-	"kPa": {"pascals", 1e3, 0},
-	"g":   {"grams", 1, 0},
-	"kg":  {"grams", 1e3, 0},
-	"lx":  {"lux", 1, 0},
-	"lux": {"lux", 1, 0},
-	"B":   {"bytes", 1, 0},
+	"V":   {"volts", 0, 1, 1},
+	"mV":  {"volts", 0, 1, 1e3},
+	"A":   {"amperes", 0, 1, 1},
+	"mA":  {"amperes", 0, 1, 1e3},
+	"W":   {"watts", 0, 1, 1},
+	"J":   {"joules", 0, 1, 1},
+	"Wh":  {"joules", 0, 3600, 1},
+	"kWh": {"joules", 0, 3.6e6, 1},
+	"°C":  {"celsius", 0, 1, 1},
+	"°F":  {"celsius", -32, 5, 9},
+	"K":   {"celsius", -273.15, 1, 1},
+	"%":   {"ratio", 0, 1, 100},
+	"%RH": {"ratio", 0, 1, 100},
+	"m":   {"meters", 0, 1, 1},
+	"cm":  {"meters", 0, 1, 100},
+	"mm":  {"meters", 0, 1, 1e3},
+	"m/s": {"meters_per_second", 0, 1, 1},
+	"s":   {"seconds", 0, 1, 1},
+	"ms":  {"seconds", 0, 1, 1e3},
+	"µs":  {"seconds", 0, 1, 1e6},
+	"Hz":  {"hertz", 0, 1, 1},
+	"kHz": {"hertz", 0, 1e3, 1},
+	"Pa":  {"pascals", 0, 1, 1},
+	"hPa": {"pascals", 0, 100, 1},
+	"kPa": {"pascals", 0, 1e3, 1},
+	"g":   {"grams", 0, 1, 1},
+	"kg":  {"grams", 0, 1e3, 1},
+	"lx":  {"lux", 0, 1, 1},
+	"lux": {"lux", 0, 1, 1},
+	"B":   {"bytes", 0, 1, 1},
 }
 
 // Interface words that name no quantity: an ain "channel" is whatever the
@@ -76,11 +80,11 @@ func readingOf(service string, it services.Interface) reading {
 	}
 	u, known := units[it.Unit]
 	if !known {
-		u = unit{suffix: clean(it.Unit), scale: 1}
+		u = unit{suffix: clean(it.Unit), mul: 1, div: 1}
 	}
 	switch it.Type {
 	case "bool":
-		u = unit{suffix: "level", scale: 1}
+		u = unit{suffix: "level", mul: 1, div: 1}
 	case "pwm":
 		what = append(what, "duty")
 	}

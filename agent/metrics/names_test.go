@@ -55,7 +55,7 @@ func TestReadingOf(t *testing.T) {
 			if !ok {
 				t.Fatalf("value %v not a number", tc.it.Value)
 			}
-			if got := v*r.unit.scale + r.unit.offset; math.Abs(got-tc.value) > 1e-9 {
+			if got := r.unit.base(v); got != tc.value {
 				t.Errorf("value %v, want %v", got, tc.value)
 			}
 		})
