@@ -37,7 +37,7 @@ const (
 // simAgent runs the agent of configs/sim.yaml, simulated hardware on its
 // embedded broker, with metrics on a free loopback port, until the test
 // ends.
-func simAgent(t *testing.T) *agent.Agent {
+func simAgent(t testing.TB) *agent.Agent {
 	t.Helper()
 	cfg := agent.DefaultConfig()
 	b, err := os.ReadFile("../../configs/sim.yaml")
@@ -95,7 +95,7 @@ func simAgent(t *testing.T) *agent.Agent {
 
 // scrape gets the agent's /metrics as Prometheus would, in the text
 // format, and parses it.
-func scrape(t *testing.T, a *agent.Agent) (map[string]*dto.MetricFamily, []byte) {
+func scrape(t testing.TB, a *agent.Agent) (map[string]*dto.MetricFamily, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", "http://"+a.MetricsAddr().String()+"/metrics", nil)
 	if err != nil {
@@ -292,6 +292,26 @@ func TestScrapeSimAgent(t *testing.T) {
 			t.Errorf("probes received %v, want 1", v)
 		}
 	})
+}
+
+// BenchmarkScrape is one scrape of the sim agent over loopback HTTP, in
+// the text format, as Prometheus makes it every scrape_interval.
+func BenchmarkScrape(b *testing.B) {
+	a := simAgent(b)
+	url := "http://" + a.MetricsAddr().String() + "/metrics"
+	var size int64
+	for b.Loop() {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET /metrics: %v %v", resp.Status, err)
+		}
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
 }
 
 func hasLabel(m *dto.Metric, name, value string) bool {

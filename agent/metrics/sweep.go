@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"time"
 
@@ -63,6 +65,9 @@ func WriteSweep(path string, inv cluster.Inventory, sweepErr error, now time.Tim
 		g("rollcall_sweep_probes", "Probes the last sweep sent, retransmissions included.", float64(s.Probes))
 	}
 	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("textfile %s: no directory %s (node_exporter's --collector.textfile.directory): %w", path, filepath.Dir(path), err)
+		}
 		return fmt.Errorf("textfile %s: %w", path, err)
 	}
 	return nil
