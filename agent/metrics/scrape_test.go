@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,7 +26,7 @@ import (
 
 	_ "github.com/rollcall/rollcall/gpio"
 	_ "github.com/rollcall/rollcall/sensors/dht22"
-	_ "github.com/rollcall/rollcall/sensors/sonar"
+	"github.com/rollcall/rollcall/sensors/sonar"
 )
 
 // Loopback ports of this package's tests.
@@ -272,6 +273,40 @@ func TestScrapeSimAgent(t *testing.T) {
 		await(t, a, "a refused set counted", func(mfs map[string]*dto.MetricFamily) bool {
 			_, ok := sample(mfs, "rollcall_requests_total", with("service", "gpio", "op", "set", "code", "not_found"))
 			return ok
+		})
+	})
+
+	t.Run("a failing ranger shows its errors, not its last distance", func(t *testing.T) {
+		svc, ok := a.Service("sonar").(interface{ Ranger(string) sonar.Ranger })
+		if !ok {
+			t.Fatal("no sonar service with rangers")
+		}
+		sim, ok := svc.Ranger("front").(*sonar.Sim)
+		if !ok {
+			t.Fatalf("ranger front is %T, not simulated", svc.Ranger("front"))
+		}
+		sim.Fail(errors.New("echo wire cut"))
+		mfs := await(t, a, "the ranger failing", func(mfs map[string]*dto.MetricFamily) bool {
+			v, _ := sample(mfs, "rollcall_read_failing", with("service", "sonar", "channel", "front"))
+			return v == 1
+		})
+		if v, ok := sample(mfs, "rollcall_sonar_distance_meters", with("name", "front")); ok {
+			t.Errorf("the last distance, %v, still shown while the ranger fails", v)
+		}
+		if v, _ := sample(mfs, "rollcall_read_errors_total", with("service", "sonar", "channel", "front")); v < 1 {
+			t.Errorf("read errors %v", v)
+		}
+		if v, _ := sample(mfs, "rollcall_service_healthy", with("service", "sonar")); v != 0 {
+			t.Errorf("sonar healthy %v while failing", v)
+		}
+		if _, ok := sample(mfs, "rollcall_dht22_temperature_celsius", with("name", "air_temperature")); !ok {
+			t.Error("the dht22's reading went with the ranger's")
+		}
+		sim.Fail(nil)
+		await(t, a, "the ranger reading again", func(mfs map[string]*dto.MetricFamily) bool {
+			_, ok := sample(mfs, "rollcall_sonar_distance_meters", with("name", "front"))
+			v, _ := sample(mfs, "rollcall_read_failing", with("service", "sonar", "channel", "front"))
+			return ok && v == 0
 		})
 	})
 
