@@ -12,9 +12,9 @@ import (
 
 // TestReadingOf pins the name and the value of every kind of interface the
 // services describe: the first rows are the interfaces of configs/sim.yaml
-// as the sim host describes them (gpio, dht22, sonar) and those of the ain
-// and dac services being merged (one PCF8591 in the sim configuration),
-// then units the table converts and units it does not know.
+// as the sim host describes them (gpio, dht22, sonar, ain and dac on one
+// PCF8591; a pwm output added), then units the table converts and units
+// it does not know.
 func TestReadingOf(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

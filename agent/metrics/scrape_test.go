@@ -25,6 +25,8 @@ import (
 	"github.com/rollcall/rollcall/services"
 
 	_ "github.com/rollcall/rollcall/gpio"
+	_ "github.com/rollcall/rollcall/sensors/ain"
+	_ "github.com/rollcall/rollcall/sensors/dac"
 	_ "github.com/rollcall/rollcall/sensors/dht22"
 	"github.com/rollcall/rollcall/sensors/sonar"
 )
@@ -183,7 +185,9 @@ func TestScrapeSimAgent(t *testing.T) {
 	mfs := await(t, a, "the dht22's and the sonar's first readings", func(mfs map[string]*dto.MetricFamily) bool {
 		_, t1 := sample(mfs, "rollcall_dht22_temperature_celsius", with("name", "air_temperature"))
 		_, d1 := sample(mfs, "rollcall_sonar_distance_meters", with("name", "front"))
-		return t1 && d1
+		_, a1 := sample(mfs, "rollcall_ain_volts", with("name", "light"))
+		_, a2 := sample(mfs, "rollcall_ain_ratio", with("name", "soil"))
+		return t1 && d1 && a1 && a2
 	})
 
 	t.Run("names and labels", func(t *testing.T) {
@@ -206,6 +210,12 @@ func TestScrapeSimAgent(t *testing.T) {
 			{"temperature", "rollcall_dht22_temperature_celsius", with("name", "air_temperature"), -40, 80},
 			{"humidity as a ratio", "rollcall_dht22_humidity_ratio", with("name", "air_humidity"), 0, 1},
 			{"distance", "rollcall_sonar_distance_meters", with("name", "front"), 0, 4},
+			{"ain volts", "rollcall_ain_volts", with("name", "light"), 0, 3.3},
+			{"ain scaled to percent, as a ratio", "rollcall_ain_ratio", with("name", "soil"), 0, 1.01},
+			{"dac volts", "rollcall_dac_output_volts", with("name", "led"), 0, 3.3},
+			{"ain healthy", "rollcall_service_healthy", with("service", "ain"), 1, 1},
+			{"dac healthy", "rollcall_service_healthy", with("service", "dac"), 1, 1},
+			{"ain reads", "rollcall_reads_total", with("service", "ain", "channel", "light"), 1, 1e9},
 			{"reads counted", "rollcall_reads_total", with("service", "dht22", "channel", "air"), 1, 1e9},
 			{"read errors counted", "rollcall_read_errors_total", with("service", "sonar", "channel", "front"), 0, 1e9},
 			{"mqtt connected", "rollcall_mqtt_connected", h, 1, 1},
