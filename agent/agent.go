@@ -38,6 +38,7 @@ import (
 
 	"github.com/rollcall/rollcall/agent/broker"
 	"github.com/rollcall/rollcall/agent/homeassistant"
+	"github.com/rollcall/rollcall/agent/metrics"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -66,6 +67,7 @@ type Agent struct {
 	// haEchoTimeout, when set, replaces the publisher's wait for the
 	// broker's echo (tests shorten it).
 	haEchoTimeout time.Duration
+	metricsp      atomic.Pointer[metrics.Server]
 	// stopping is set once Run is ending, so that the agent's own goodbye
 	// is not taken for someone overwriting its status.
 	stopping chan struct{}
@@ -180,6 +182,15 @@ func (a *Agent) Connected() bool {
 // MonitorAddr is the monitor's UDP address, once Ready.
 func (a *Agent) MonitorAddr() net.Addr { return a.monitorp.Load().LocalAddr() }
 
+// MetricsAddr is the address /metrics is served on, once Ready; nil when
+// metrics.listen is not set.
+func (a *Agent) MetricsAddr() net.Addr {
+	if s := a.metricsp.Load(); s != nil {
+		return s.Addr()
+	}
+	return nil
+}
+
 // BrokerURL is the broker the agent uses, once Ready.
 func (a *Agent) BrokerURL() string {
 	if b := a.brokerp.Load(); b != nil && a.cfg.MQTT.Broker == "" {
@@ -292,6 +303,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			err = werr
 		}
 	}()
+	if cfg.Metrics.Listen != "" {
+		if err := a.serveMetrics(gctx, g, sess, mon); err != nil {
+			return err
+		}
+	}
 	for _, s := range a.services {
 		bus := &serviceBus{Session: sess, agent: a}
 		g.Go(func() error {
@@ -342,6 +358,29 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	case err := <-sess.Fatal():
 		return err
 	}
+}
+
+// serveMetrics serves /metrics on metrics.listen until ctx ends.
+func (a *Agent) serveMetrics(ctx context.Context, g *errgroup.Group, sess *session.Session, mon *discovery.Monitor) error {
+	reg, err := metrics.NewRegistry(metrics.Options{
+		Host:     a.cfg.Host,
+		Version:  Version,
+		Describe: a.Describe,
+		Services: a.services,
+		Session:  sess,
+		Monitor:  mon,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := metrics.Listen(a.cfg.Metrics.Listen, reg, a.log.With("component", "metrics"))
+	if err != nil {
+		return err
+	}
+	a.metricsp.Store(srv)
+	g.Go(func() error { return srv.Serve(ctx) })
+	a.log.Info("metrics", "addr", srv.Addr().String())
+	return nil
 }
 
 // onConnect republishes the retained state after every (re)connect: a

@@ -12,6 +12,7 @@ import (
 	"github.com/rollcall/rollcall/agent/cluster"
 	"github.com/rollcall/rollcall/agent/dashboard"
 	"github.com/rollcall/rollcall/agent/homeassistant"
+	"github.com/rollcall/rollcall/agent/metrics"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -43,6 +44,8 @@ type Config struct {
 	// Dashboard configures `rollcall dashboard`; the agent itself does
 	// not use it.
 	Dashboard dashboard.Config `json:"dashboard"`
+	// Metrics is the Prometheus endpoint, off unless metrics.listen is set.
+	Metrics metrics.Config `json:"metrics"`
 	// Buses are buses enabled on the board for something outside rollcall
 	// (a HAT's kernel driver): their pins go to no service.
 	Buses []string `json:"buses"`
@@ -129,6 +132,7 @@ func (c *Config) Validate() services.Errors {
 		bad("homeassistant.prefix", "%q lies under this host's own topics (host %q): Home Assistant's status would read as this host's", c.HomeAssistant.Prefix, c.Host)
 	}
 	errs = append(errs, c.Dashboard.Check().Prefix("dashboard")...)
+	errs = append(errs, c.Metrics.Check().Prefix("metrics")...)
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 )
 
 // An outbox decouples publishing from the code that decides to publish:
@@ -14,13 +15,14 @@ import (
 // queued, unsent one for the same topic, so a slow session sees the latest
 // state rather than a growing backlog, and the last value always goes out.
 type outbox struct {
-	mu    sync.Mutex
-	q     []outMsg
-	byTop map[string]int // retained topic -> index in q
-	wake  chan struct{}
-	limit int
-	drops int
-	log   *slog.Logger
+	mu      sync.Mutex
+	q       []outMsg
+	byTop   map[string]int // retained topic -> index in q
+	wake    chan struct{}
+	limit   int
+	drops   int           // since the last flush, which logs them
+	dropped atomic.Uint64 // since the start, for Stats
+	log     *slog.Logger
 }
 
 type outMsg struct {
@@ -62,6 +64,7 @@ func (o *outbox) push(m outMsg) {
 	}
 	if len(o.q) >= o.limit && !m.retained && !m.changed {
 		o.drops++
+		o.dropped.Add(1)
 		o.mu.Unlock()
 		return
 	}

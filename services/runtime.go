@@ -174,6 +174,8 @@ type Runtime[C Setup] struct {
 	lossGen   uint64
 
 	snap atomic.Pointer[snapshot[C]]
+
+	counts counters // see Stats
 }
 
 // snapshot is the part of the runtime's state a description shows.
@@ -470,6 +472,7 @@ func (rt *Runtime[C]) serve(ctx context.Context) {
 }
 
 func (rt *Runtime[C]) respond(r Result) {
+	rt.counts.result(r)
 	b, err := json.Marshal(r)
 	if err != nil {
 		rt.log.Error("marshal result", "err", err)
@@ -937,6 +940,12 @@ type Values struct {
 	mu  sync.Mutex
 	m   map[string]*value // "input/<name>" or "output/<name>"
 	out *outbox
+
+	// trackMu lets one scan's publish run at a time, so that the inputs
+	// recorded meanwhile (tracked) are that scan's.
+	trackMu  sync.Mutex
+	tracking bool
+	tracked  []string
 }
 
 type value struct {
@@ -965,10 +974,33 @@ func (vs *Values) Publish(kind, name, topic string, v any, payload []byte) {
 func (vs *Values) PublishEach(kind, name string, v any, msgs ...Retained) {
 	vs.mu.Lock()
 	vs.m[kind+"/"+name] = &value{v: v, msgs: msgs}
+	if vs.tracking && kind == "input" {
+		vs.tracked = append(vs.tracked, name)
+	}
 	for _, m := range msgs {
 		vs.out.Send(m.Topic, true, m.Payload)
 	}
 	vs.mu.Unlock()
+}
+
+// track runs publish, a scan's, and returns the names of the inputs it
+// recorded: those whose values go stale while the scan fails. Scans
+// publish one at a time for it (publishing only queues messages). A
+// service that also publishes inputs from elsewhere while its scans run
+// would see those counted as the scan's; services that read through
+// scans publish their inputs only from them.
+func (vs *Values) track(publish func()) []string {
+	vs.trackMu.Lock()
+	defer vs.trackMu.Unlock()
+	vs.mu.Lock()
+	vs.tracking, vs.tracked = true, nil
+	vs.mu.Unlock()
+	publish()
+	vs.mu.Lock()
+	names := vs.tracked
+	vs.tracking, vs.tracked = false, nil
+	vs.mu.Unlock()
+	return names
 }
 
 // Get returns the last value of an input or output.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,8 @@ type Scan struct {
 	log     *slog.Logger
 	send    func(payload []byte) // on the result topic
 	changed func()               // the health may have changed
+	values  *Values
+	forget  func() // takes the scan off its runtime's Stats
 
 	mu         sync.Mutex
 	timer      Timer
@@ -90,6 +93,7 @@ type Scan struct {
 	st         ScanStatus
 	lastReport time.Time
 	due        time.Time // when the read under way was due, for Grid
+	inputs     []string  // published by the reads so far
 }
 
 // Scan starts reading a channel: at once, then every o.Interval. A
@@ -103,7 +107,10 @@ func (rt *Runtime[C]) Scan(o ScanOptions) *Scan {
 		send:  func(p []byte) { rt.out.Send(rt.topics.Result(), false, p) },
 		// Changed touches the runtime's state: on its goroutine.
 		changed: func() { rt.Do(rt.Changed) },
+		values:  rt.values,
 	}
+	s.forget = func() { rt.counts.removeScan(s) }
+	rt.counts.addScan(s)
 	s.mu.Lock()
 	s.due = s.clock.Now()
 	s.timer = s.clock.AfterFunc(0, s.tick)
@@ -119,6 +126,13 @@ func (s *Scan) Stop() {
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	s.forget()
+}
+
+func (s *Scan) stats() ChannelStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ChannelStats{Name: s.o.Name, ScanStatus: s.st, Inputs: slices.Clone(s.inputs)}
 }
 
 // Status returns what the scan has seen so far.
@@ -141,7 +155,11 @@ func (s *Scan) tick() {
 		s.st.Reads++
 		s.st.LastRead = now.UTC().Format(time.RFC3339)
 		if publish != nil {
-			publish()
+			for _, name := range s.values.track(publish) {
+				if !slices.Contains(s.inputs, name) {
+					s.inputs = append(s.inputs, name)
+				}
+			}
 		}
 		if s.st.Failing {
 			s.log.Info("reads again", "after_errors", s.st.Consecutive)

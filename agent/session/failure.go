@@ -130,6 +130,7 @@ func (s *Session) onNotification(_ paho.Client, n paho.ConnectionNotification) {
 func (s *Session) failed(e *ConnectError) {
 	s.touch()
 	s.failures.Add(1)
+	s.counts.failures.Add(1)
 	prev := s.lastFailure.Swap(e)
 	s.warnMu.Lock()
 	now := time.Now()

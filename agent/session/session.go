@@ -143,6 +143,45 @@ type Session struct {
 	// conns counts connections made, so that a connection's renewals
 	// stop once a newer one has started its own.
 	conns atomic.Uint64
+
+	counts struct { // see Stats
+		connects, losses, failures         atomic.Uint64
+		published, publishErrors, received atomic.Uint64
+	}
+}
+
+// Stats are a session's counters since it was made, for monitoring.
+type Stats struct {
+	Connected bool
+	// Connects counts the connections made, the first included; Losses
+	// the connections lost; Failures the attempts that failed.
+	Connects, Losses, Failures uint64
+	// Published counts the messages the client took to send (a QoS 0
+	// message taken may still be lost with the connection);
+	// PublishErrors those it refused or failed to send.
+	Published, PublishErrors uint64
+	// Received counts the messages delivered to the subscriptions.
+	Received uint64
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	c := &s.counts
+	return Stats{
+		Connected: s.Connected(),
+		Connects:  c.connects.Load(), Losses: c.losses.Load(), Failures: c.failures.Load(),
+		Published: c.published.Load(), PublishErrors: c.publishErrors.Load(), Received: c.received.Load(),
+	}
+}
+
+// counted counts a publish by its outcome and returns err.
+func (s *Session) counted(err error) error {
+	if err != nil {
+		s.counts.publishErrors.Add(1)
+	} else {
+		s.counts.published.Add(1)
+	}
+	return err
 }
 
 type subscription struct {
@@ -152,8 +191,9 @@ type subscription struct {
 
 // callback is the subscription's paho handler: it only queues, so the
 // client's router never waits on a handler.
-func (sub *subscription) callback(done <-chan struct{}) paho.MessageHandler {
+func (sub *subscription) callback(done <-chan struct{}, received *atomic.Uint64) paho.MessageHandler {
 	return func(_ paho.Client, m paho.Message) {
+		received.Add(1)
 		select {
 		case sub.queue <- services.Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()}:
 		case <-done:
@@ -208,6 +248,7 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			s.touch()
+			s.counts.losses.Add(1)
 			s.log.Warn("mqtt connection lost", "err", err)
 			if s.onLost != nil {
 				s.onLost()
@@ -277,6 +318,7 @@ func (s *Session) Progress() time.Time { return time.Unix(0, s.progress.Load()) 
 func (s *Session) connected() {
 	s.touch()
 	gen := s.conns.Add(1)
+	s.counts.connects.Add(1)
 	s.mu.Lock()
 	groups := map[*subscription][]string{}
 	for f, sub := range s.subs {
@@ -319,9 +361,9 @@ func (s *Session) Publish(topic string, qos byte, retained bool, payload []byte)
 	t := s.client.Publish(topic, qos, retained, payload)
 	select {
 	case <-t.Done():
-		return t.Error()
+		return s.counted(t.Error())
 	default:
-		return nil
+		return s.counted(nil)
 	}
 }
 
@@ -329,9 +371,9 @@ func (s *Session) Publish(topic string, qos byte, retained bool, payload []byte)
 func (s *Session) PublishWait(topic string, qos byte, retained bool, payload []byte, d time.Duration) error {
 	t := s.client.Publish(topic, qos, retained, payload)
 	if !t.WaitTimeout(d) {
-		return fmt.Errorf("publish %s: timed out", topic)
+		return s.counted(fmt.Errorf("publish %s: timed out", topic))
 	}
-	return t.Error()
+	return s.counted(t.Error())
 }
 
 // Subscribe registers h for filter at QoS 0 (see subscribeQoS) and renews
@@ -404,7 +446,7 @@ func (s *Session) subscribe(sub *subscription, filters []string) error {
 	for _, f := range filters {
 		m[f] = subscribeQoS
 	}
-	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
+	t := s.client.SubscribeMultiple(m, sub.callback(s.done, &s.counts.received))
 	if !t.WaitTimeout(10 * time.Second) {
 		return fmt.Errorf("subscribe %v: timed out", filters)
 	}

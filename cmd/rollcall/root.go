@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/rollcall/rollcall/agent"
 	"github.com/rollcall/rollcall/agent/cluster"
 	"github.com/rollcall/rollcall/agent/demo"
+	"github.com/rollcall/rollcall/agent/metrics"
 )
 
 func newRootCmd() *cobra.Command {
@@ -181,8 +183,9 @@ func (sdNotifier) Notify(state string) error {
 
 func newSweepCmd() *cobra.Command {
 	var (
-		opts   cluster.SweepOptions
-		asJSON bool
+		opts     cluster.SweepOptions
+		asJSON   bool
+		textfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "sweep",
@@ -195,8 +198,21 @@ answered with every service they list; at --timeout otherwise. Hosts answer
 twice: their monitor acknowledges the probe over UDP at once, and each
 service replies over MQTT; the acknowledgement and the host's retained
 summary are enough for its built-in services. It exits 2 when an expected
-host is missing or fewer than --expect hosts answered.`,
+host is missing or fewer than --expect hosts answered.
+
+With --textfile, the sweep's figures (hosts answered and missing, whether
+and how fast it completed, probes sent) are also written, atomically, to
+that file in the format of node_exporter's textfile collector: run it from
+a timer and Prometheus gets the cluster's view through node_exporter.`,
 		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if textfile != "" {
+				if err := metrics.CheckTextfile(textfile); err != nil {
+					return usageError(err)
+				}
+			}
+			return nil
+		},
 		RunE: withConfig(func(ctx context.Context, cmd *cobra.Command, cfg agent.Config) error {
 			var printErr error
 			opts.OnResult = func(inv cluster.Inventory) {
@@ -207,6 +223,11 @@ host is missing or fewer than --expect hosts answered.`,
 				}
 			}
 			inv, err := cluster.Sweep(ctx, cfg.Client(), opts, newLogger(quiet(cfg.LogLevel)))
+			if textfile != "" && !interrupted() {
+				if werr := metrics.WriteSweep(textfile, inv, err, time.Now()); werr != nil {
+					return errors.Join(err, werr)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -232,6 +253,7 @@ host is missing or fewer than --expect hosts answered.`,
 	f.IntVar(&opts.JitterMS, "jitter", 0, "ask hosts to spread their answers over this many ms")
 	f.BoolVar(&opts.NoRetained, "no-retained", false, "do not expect the hosts the retained inventory lists as online")
 	f.BoolVar(&asJSON, "json", false, "print the inventory document as JSON")
+	f.StringVar(&textfile, "textfile", "", "also write the sweep's figures to this *.prom file, for node_exporter's textfile collector")
 	return cmd
 }
 
