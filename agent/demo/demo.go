@@ -176,6 +176,7 @@ the cluster keeps running until Ctrl-C; from another shell:
   rollcall set %[2]s gpio lamp 1 %[1]s
   rollcall watch %[2]s %[1]s
   rollcall sweep %[1]s --port %[3]d --interface lo
+  rollcall dashboard %[1]s --allow-control     (then open http://127.0.0.1:4748/)
 `, conn, tourHost, port)
 	<-ctx.Done()
 	return nil
