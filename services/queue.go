@@ -90,6 +90,16 @@ func (q *queue) popClass(c int) (request, bool) {
 	return r, true
 }
 
+// peek returns the first request of class c without taking it.
+func (q *queue) peek(c int) (request, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.q[c]) == 0 {
+		return request{}, false
+	}
+	return q.q[c][0], true
+}
+
 func (q *queue) pending(c int) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()

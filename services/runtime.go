@@ -519,6 +519,18 @@ func (rt *Runtime[C]) setups(first request) {
 		}
 		r, ok = rt.q.popClass(classSetup)
 	}
+	// An estop waiting behind the batch halts the service now, before
+	// the batch's write to disk, which can take tens of milliseconds on
+	// an SD card: outputs at failsafe, and the halted flag saved with the
+	// batch. The estop request itself is served, kept and answered next.
+	estop := rt.estopWaiting()
+	if estop {
+		rt.halted, rt.reason = true, HaltEstop
+		if err := rt.dev.Failsafe(); err != nil {
+			rt.log.Error("failsafe ahead of an estop", "err", err)
+		}
+		rt.publishSnapshot()
+	}
 	if applied {
 		if err := rt.store.Save(saved[C]{Halted: rt.halted, Reason: rt.reason, Config: rt.cfg}); err != nil {
 			rt.log.Error("cannot save setup, rolling back", "err", err)
@@ -529,6 +541,9 @@ func (rt *Runtime[C]) setups(first request) {
 			}
 			_ = rt.env.Claims.Replace(rt.kind, start.Claims())
 			rt.cfg, rt.halted, rt.reason = start, startHalt, startReason
+			if estop {
+				rt.halted, rt.reason = true, HaltEstop // not undone by the rollback
+			}
 			for i, res := range results {
 				if changed[i] {
 					results[i] = rt.fail(res.ID, OpSetup, Errorf(CodeStorage, "", "the setup could not be saved (%v); nothing changed", err))
@@ -658,19 +673,38 @@ type ControlResult struct {
 	Halted bool   `json:"halted"`
 }
 
-func (rt *Runtime[C]) control(m Message) {
-	id := RequestID(m.Payload)
-	cmd := strings.ToLower(strings.TrimSpace(string(m.Payload)))
+// controlCmd reads a control payload: a bare word or {"cmd":…}.
+func controlCmd(payload []byte) (string, error) {
+	cmd := strings.ToLower(strings.TrimSpace(string(payload)))
 	if strings.HasPrefix(cmd, "{") {
 		var req struct {
 			ID  any    `json:"id"`
 			Cmd string `json:"cmd" rollcall:"required"`
 		}
-		if errs := Decode(m.Payload, 0, &req); errs != nil {
-			rt.respond(rt.fail(id, OpControl, errs))
-			return
+		if errs := Decode(payload, 0, &req); errs != nil {
+			return "", errs
 		}
 		cmd = strings.ToLower(req.Cmd)
+	}
+	return cmd, nil
+}
+
+// estopWaiting reports whether the next control request is an estop.
+func (rt *Runtime[C]) estopWaiting() bool {
+	r, ok := rt.q.peek(classControl)
+	if !ok {
+		return false
+	}
+	cmd, err := controlCmd(r.msg.Payload)
+	return err == nil && cmd == "estop"
+}
+
+func (rt *Runtime[C]) control(m Message) {
+	id := RequestID(m.Payload)
+	cmd, cerr := controlCmd(m.Payload)
+	if cerr != nil {
+		rt.respond(rt.fail(id, OpControl, cerr))
+		return
 	}
 	var err error
 	switch cmd {

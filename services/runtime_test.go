@@ -66,14 +66,21 @@ type board struct {
 	levels map[string]int // what the hardware is driving
 	failOn string         // opening this relay fails
 	block  chan struct{}  // while set, Apply waits for it
-	closed bool
+	// entered, when set, hears each Apply that waits on block.
+	entered chan struct{}
+	// onFailsafe, when set, runs at each Failsafe.
+	onFailsafe func()
+	closed     bool
 }
 
 func (b *board) Apply(prev, next relayConfig, safe bool) error {
 	b.mu.Lock()
-	block := b.block
+	block, entered := b.block, b.entered
 	b.mu.Unlock()
 	if block != nil {
+		if entered != nil {
+			entered <- struct{}{}
+		}
 		<-block
 	}
 	b.mu.Lock()
@@ -117,6 +124,9 @@ func slicesContain(rs []relay, r relay) bool {
 }
 
 func (b *board) Failsafe() error {
+	if b.onFailsafe != nil {
+		b.onFailsafe()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, r := range b.rt.Config().Relays {
@@ -498,6 +508,58 @@ func TestRuntimeDescribeDoesNotWaitForHardware(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestRuntimeEstopAheadOfTheBatchWrite: an estop that arrives while a
+// batch of setups is being applied drives the outputs to failsafe before
+// the batch is written to disk (an SD card's fsync can take tens of
+// milliseconds), and the halted flag is kept with the batch.
+func TestRuntimeEstopAheadOfTheBatchWrite(t *testing.T) {
+	h := startRelay(t, twoRelays(), t.TempDir(), nil)
+	h.board.mu.Lock()
+	h.board.block, h.board.entered = make(chan struct{}), make(chan struct{}, 1)
+	block, entered := h.board.block, h.board.entered
+	h.board.mu.Unlock()
+	var atFailsafe []string // the state file each time the outputs went to failsafe
+	h.board.onFailsafe = func() { atFailsafe = append(atFailsafe, h.saved()) }
+
+	h.bus.Send("pi1/relay/setup", `{"id":"a","relays":[{"name":"pump","pin":25,"init":1}]}`)
+	select {
+	case <-entered:
+	case <-time.After(servicestest.Timeout):
+		t.Fatal("the setup was never applied")
+	}
+	h.bus.Send("pi1/relay/control", `{"cmd":"estop","id":"stop"}`)
+	close(block)
+	h.sync()
+	if len(atFailsafe) == 0 {
+		t.Fatal("the outputs never went to failsafe")
+	}
+	if strings.Contains(atFailsafe[0], `"init": 1`) {
+		t.Errorf("the outputs went to failsafe only after the batch was written:\n%s", atFailsafe[0])
+	}
+	if v, _ := h.board.level("pump"); v != 0 {
+		t.Errorf("pump at %d after the estop, want its failsafe 0", v)
+	}
+	saved := h.saved()
+	if !strings.Contains(saved, `"halted": true`) || !strings.Contains(saved, `"init": 1`) {
+		t.Errorf("state file after the batch and the estop:\n%s", saved)
+	}
+	got := map[string]servicestest.Result{}
+	h.bus.WaitFor(t, "the setup's and the estop's results", func(msgs []servicestest.Message, _, _ int) bool {
+		for _, m := range msgs {
+			var r servicestest.Result
+			if m.Topic == "pi1/relay/result" && json.Unmarshal([]byte(m.Payload), &r) == nil {
+				got[string(r.ID)] = r
+			}
+		}
+		return len(got) == 2
+	})
+	for id, r := range got {
+		if r.Status != "ok" {
+			t.Errorf("result %s: %+v", id, r.Problems())
+		}
+	}
 }
 
 func TestRuntimeControlOvertakesSetupsAndFloodsAreAnswered(t *testing.T) {
