@@ -37,7 +37,12 @@ type Config struct {
 func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*session.Session, error) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
+	// A configured client id is the prefix of every command's own (a
+	// broker's ACL may key on it); a suffix keeps two commands apart.
 	id := fmt.Sprintf("rollcall-%s-%s-%s", role, cfg.Name, hex.EncodeToString(b[:]))
+	if cfg.MQTT.ClientID != "" {
+		id = fmt.Sprintf("%s-%s-%s", cfg.MQTT.ClientID, role, hex.EncodeToString(b[:]))
+	}
 	s, err := session.New(session.Options{Config: cfg.MQTT, ClientID: id}, log)
 	if err != nil {
 		return nil, err
