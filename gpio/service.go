@@ -535,7 +535,7 @@ func (s *Service) ParseSet(name string, payload []byte) (any, error) {
 		}
 	}
 	if o == nil {
-		msg := fmt.Sprintf("no output named %q", truncate(name, 64))
+		msg := fmt.Sprintf("no output named %q", services.Truncate(name, 64))
 		for _, in := range s.ins {
 			if in.spec.Name == name {
 				msg = fmt.Sprintf("%q is an input", name)
@@ -638,7 +638,7 @@ func parseSet(payload []byte, o *output) (setCmd, error) {
 	default:
 		v, err := strconv.ParseFloat(word, 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad(services.CodeMalformed, "value", "%q is not 1, 0, on, off, true, false or a number", truncate(word, 40))
+			return bad(services.CodeMalformed, "value", "%q is not 1, 0, on, off, true, false or a number", services.Truncate(word, 40))
 		}
 		c.value = v
 	}

@@ -28,7 +28,7 @@ func Schemas() map[string]any {
 		"deadband": map[string]any{"type": "number", "minimum": 0, "description": "publish only when the value moved this far (in unit) from the last one published; 0 publishes every reading"},
 		"scale":    map[string]any{"type": "number", "default": 1, "description": "value = volts × scale + offset; 0 is 1"},
 		"offset":   map[string]any{"type": "number", "default": 0},
-		"unit":     map[string]any{"type": "string", "maxLength": maxUnit, "default": defaultUnit, "description": "the value's unit; required with scale or offset"},
+		"unit":     map[string]any{"type": "string", "maxLength": services.MaxUnit, "default": defaultUnit, "description": "the value's unit; required with scale or offset"},
 	})
 	setup := services.SchemaSetup(Name, "merge chips and channels by name instead of replacing them", "; chips left out are kept", map[string]any{
 		"chips":    services.SchemaList(0, chip),

@@ -22,7 +22,7 @@ func Schemas() map[string]any {
 		"failsafe": map[string]any{"type": "number", "default": 0, "description": "value on shutdown, estop and broker loss (in unit)"},
 		"scale":    map[string]any{"type": "number", "default": 1, "description": "value = volts × scale + offset; 0 is 1"},
 		"offset":   map[string]any{"type": "number", "default": 0},
-		"unit":     map[string]any{"type": "string", "maxLength": maxUnit, "default": defaultUnit, "description": "the value's unit; required with scale or offset"},
+		"unit":     map[string]any{"type": "string", "maxLength": services.MaxUnit, "default": defaultUnit, "description": "the value's unit; required with scale or offset"},
 		"follow":   services.SchemaTopic("a topic whose values drive this output as a set would, clamped to its range: a plain number or an object with a numeric value, such as <host>/ain/input/<name>"),
 	})
 	setup := services.SchemaSetup(Name, "merge chips and outputs by name instead of replacing them", "; chips left out are kept", map[string]any{
