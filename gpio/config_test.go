@@ -3,7 +3,6 @@ package gpio
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -138,33 +137,13 @@ func TestDecodeSetup(t *testing.T) {
 // TestSchemaCoversModel keeps the published JSON Schema in step with the
 // structs: every member a payload may carry is in the schema and back.
 func TestSchemaCoversModel(t *testing.T) {
-	setup := Schemas()["setup"].(map[string]any)["properties"].(map[string]any)
-	check := func(kind string, typ reflect.Type) {
-		var props map[string]any
-		if kind == "" {
-			props = setup
-		} else {
-			props = setup[kind].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
-		}
-		fields := map[string]bool{}
-		for i := range typ.NumField() {
-			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
-			fields[name] = true
-			if _, ok := props[name]; !ok {
-				t.Errorf("%s.%s missing from the schema", kind, name)
-			}
-		}
-		for name := range props {
-			if !fields[name] && name != "id" && name != "merge" {
-				t.Errorf("schema has %s.%s, the model does not", kind, name)
-			}
-		}
-	}
-	check("", reflect.TypeFor[Config]())
-	check("output", reflect.TypeFor[OutputPin]())
-	check("pwm", reflect.TypeFor[PWMPin]())
-	check("input", reflect.TypeFor[InputPin]())
-	check("wiring", reflect.TypeFor[Wire]())
+	servicestest.SchemaCoversModel(t, Schemas()["setup"].(map[string]any), map[string]reflect.Type{
+		"":       reflect.TypeFor[Config](),
+		"output": reflect.TypeFor[OutputPin](),
+		"pwm":    reflect.TypeFor[PWMPin](),
+		"input":  reflect.TypeFor[InputPin](),
+		"wiring": reflect.TypeFor[Wire](),
+	})
 }
 
 func ExampleConfig_Check() {
