@@ -93,10 +93,7 @@ type output struct {
 // New builds the service from cfg, or from the setup saved in the state
 // directory, and picks its driver. Pins are opened by Run.
 func New(cfg Config, opts Options) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
+	env := opts.Env.WithDefaults()
 	if env.Sim {
 		cfg.Driver = DriverSim
 	}

@@ -67,13 +67,7 @@ var simChip = ChipConfig{Name: "sim", Chip: ChipSim}
 // New builds the service from cfg, or from the setup saved in the state
 // directory. Chips are opened and channels read from Run on.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
-	if env.Sysfs == "" {
-		env.Sysfs = "/sys"
-	}
+	env := opts.Env.WithDefaults()
 	s := &Service{env: env, clock: env.Clock, open: opts.Open, chips: map[string]*chip{}, scans: map[string]*scanner{}}
 	if env.Sim && len(cfg.Chips) == 0 {
 		cfg.Chips = []ChipConfig{simChip}

@@ -120,13 +120,7 @@ var simChip = ChipConfig{Name: "sim", Chip: "sim"}
 // directory, and reads the outputs' last values. Outputs are opened by
 // Run.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
-	if env.Sysfs == "" {
-		env.Sysfs = "/sys"
-	}
+	env := opts.Env.WithDefaults()
 	if env.Sim && len(cfg.Chips) == 0 {
 		cfg.Chips = []ChipConfig{simChip}
 	}

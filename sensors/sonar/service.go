@@ -105,18 +105,11 @@ type channel struct {
 // New builds the service from cfg, or from the setup saved in the state
 // directory. Rangers are opened by Run.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
+	env := opts.Env.WithDefaults()
 	s := &Service{sim: env.Sim, sysfs: opts.Sysfs, lookup: opts.Lookup, clock: env.Clock,
 		watched: map[string]bool{}, latest: map[string]float64{}}
 	if s.sysfs == nil {
-		root := env.Sysfs
-		if root == "" {
-			root = "/sys"
-		}
-		s.sysfs = iio.Dir(root)
+		s.sysfs = iio.Dir(env.Sysfs)
 	}
 	rt, err := services.NewRuntime(services.RuntimeOptions[Config]{Kind: Name, Env: env, Config: cfg, Schema: Schemas()}, s)
 	if err != nil {
