@@ -186,22 +186,17 @@ func TestServiceConflicts(t *testing.T) {
 	h := start(t, greenhouse(), t.TempDir(), options{holds: map[string][]services.Claim{
 		"gpio": {services.PinClaim("input[0].pin", 17)},
 	}})
-	tests := []struct {
-		name, payload, field, message string
-	}{
-		{name: "pin held by gpio", payload: `{"sensors":[{"name":"shed","pin":17,"device":"dht11@1"}]}`,
-			field: "sensors[0].pin", message: "dht22 cannot take GPIO 17: gpio (input[0].pin) holds it"},
-		{name: "pin of i2c1", payload: `{"sensors":[{"name":"shed","pin":3,"driver":"sim"}]}`,
-			field: "sensors[0].pin", message: "dht22 cannot take GPIO 3: buses (i2c1 pins, buses[0]) holds it"},
-		{name: "one device twice", payload: `{"sensors":[{"name":"a","pin":4},{"name":"b","pin":5}]}`,
-			field: "sensors[1].device", message: "iio:dht11 is already used by sensors[0].device"},
+	tests := []servicestest.BadRequest{
+		{Name: "pin held by gpio", Payload: `{"sensors":[{"name":"shed","pin":17,"device":"dht11@1"}]}`,
+			Field: "sensors[0].pin", Says: "dht22 cannot take GPIO 17: gpio (input[0].pin) holds it", Code: services.CodeConflict},
+		{Name: "pin of i2c1", Payload: `{"sensors":[{"name":"shed","pin":3,"driver":"sim"}]}`,
+			Field: "sensors[0].pin", Says: "dht22 cannot take GPIO 3: buses (i2c1 pins, buses[0]) holds it", Code: services.CodeConflict},
+		{Name: "one device twice", Payload: `{"sensors":[{"name":"a","pin":4},{"name":"b","pin":5}]}`,
+			Field: "sensors[1].device", Says: "iio:dht11 is already used by sensors[0].device", Code: services.CodeConflict},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.Request("setup", tc.payload)
-			if !r.HasError(services.CodeConflict, tc.field) || !strings.Contains(r.Error.Message, tc.message) {
-				t.Errorf("result %+v, want a conflict at %s saying %q", r.Problems(), tc.field, tc.message)
-			}
+		t.Run(tc.Name, func(t *testing.T) {
+			h.Refuses(t, tc)
 			if held := h.Claims.Held(dht22.Name); len(held) != 2 || held[0].Pin != 4 {
 				t.Errorf("claims changed: %v", held)
 			}

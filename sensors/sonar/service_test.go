@@ -371,24 +371,19 @@ func TestServiceConflicts(t *testing.T) {
 	h := start(t, front(nil), t.TempDir(), options{holds: map[string][]services.Claim{
 		"gpio": {services.PinClaim("input[0].pin", 17)},
 	}})
-	tests := []struct {
-		name, payload, field, message string
-	}{
-		{name: "echo held by gpio", payload: `{"rangers":[{"name":"back","driver":"sim","trigger":27,"echo":17}]}`,
-			field: "rangers[0].echo", message: "sonar cannot take GPIO 17: gpio (input[0].pin) holds it"},
-		{name: "trigger on i2c1", payload: `{"rangers":[{"name":"back","driver":"sim","trigger":2,"echo":22}]}`,
-			field: "rangers[0].trigger", message: "sonar cannot take GPIO 2: buses (i2c1 pins, buses[0]) holds it"},
-		{name: "one pin for both", payload: `{"rangers":[{"name":"back","driver":"sim","trigger":22,"echo":22}]}`,
-			field: "rangers[0].echo", message: "GPIO 22 is already used by rangers[0].trigger"},
-		{name: "one device twice", payload: `{"rangers":[{"name":"a","trigger":23,"echo":24},{"name":"b","trigger":5,"echo":6}]}`,
-			field: "rangers[1].device", message: "iio:srf04 is already used by rangers[0].device"},
+	tests := []servicestest.BadRequest{
+		{Name: "echo held by gpio", Payload: `{"rangers":[{"name":"back","driver":"sim","trigger":27,"echo":17}]}`,
+			Field: "rangers[0].echo", Says: "sonar cannot take GPIO 17: gpio (input[0].pin) holds it", Code: services.CodeConflict},
+		{Name: "trigger on i2c1", Payload: `{"rangers":[{"name":"back","driver":"sim","trigger":2,"echo":22}]}`,
+			Field: "rangers[0].trigger", Says: "sonar cannot take GPIO 2: buses (i2c1 pins, buses[0]) holds it", Code: services.CodeConflict},
+		{Name: "one pin for both", Payload: `{"rangers":[{"name":"back","driver":"sim","trigger":22,"echo":22}]}`,
+			Field: "rangers[0].echo", Says: "GPIO 22 is already used by rangers[0].trigger", Code: services.CodeConflict},
+		{Name: "one device twice", Payload: `{"rangers":[{"name":"a","trigger":23,"echo":24},{"name":"b","trigger":5,"echo":6}]}`,
+			Field: "rangers[1].device", Says: "iio:srf04 is already used by rangers[0].device", Code: services.CodeConflict},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.Request("setup", tc.payload)
-			if !r.HasError(services.CodeConflict, tc.field) || !strings.Contains(r.Error.Message, tc.message) {
-				t.Errorf("result %+v, want a conflict at %s saying %q", r.Problems(), tc.field, tc.message)
-			}
+		t.Run(tc.Name, func(t *testing.T) {
+			h.Refuses(t, tc)
 			if held := h.Claims.Held(sonar.Name); len(held) != 2 || held[0].Pin != 23 {
 				t.Errorf("claims changed: %v", held)
 			}

@@ -51,12 +51,16 @@ type Options struct {
 // function given to Start, from the Env it gets: the harness's bus, clock
 // and claims are then the service's.
 type Harness[S Service] struct {
-	T      testing.TB
+	// T is the test the harness runs for; its helpers fail it.
+	T testing.TB
+	// Svc is the service under test, Bus and Clock what it runs on,
+	// Claims the host's record of what its services hold.
 	Svc    S
 	Bus    *Bus
 	Clock  *Clock
 	Claims *services.Claims
-	Dir    string
+	// Dir is the state directory, "" when nothing is kept.
+	Dir string
 	// Topics are the service's topics.
 	Topics services.Topics
 	stop   func()
