@@ -50,7 +50,7 @@ func BenchmarkAIN1kHz(b *testing.B) {
 			cfg.Blocks[dac.Name] = &dac.Config{Chips: []dac.ChipConfig{{Name: "sim", Chip: "sim"}}, Outputs: []dac.OutputConfig{{Name: "level", Init: 1}}}
 			c.start(cfg)
 			u := newMQTTUser(b, broker, "bench")
-			u.awaitAnswering(ain.Name)
+			u.awaitService(ain.Name)
 
 			var msgs atomic.Int64
 			cl := connectUser(b, broker, "bench-counter")

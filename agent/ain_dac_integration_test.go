@@ -8,7 +8,6 @@ package agent
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,29 +32,9 @@ func analogHost(t *testing.T, broker string) *mqttUser {
 	c.start(cfg)
 	u := newMQTTUser(t, broker, "pi1")
 	for _, s := range cfg.Services {
-		u.awaitAnswering(s)
+		u.awaitService(s)
 	}
 	return u
-}
-
-// awaitAnswering waits until service answers a get: a request published
-// before the service has subscribed is lost.
-func (u *mqttUser) awaitAnswering(service string) {
-	u.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		id := fmt.Sprintf(`"ready-%s-%d"`, service, i)
-		from := u.mark()
-		u.publish(u.host+"/"+service+"/get", []byte(`{"id":`+id+`}`))
-		if _, _, ok := u.tryAwait(from, 200*time.Millisecond, func(m userMsg) bool {
-			return m.topic == u.host+"/"+service+"/result" && strings.Contains(m.payload, `"id":`+id)
-		}); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			u.t.Fatalf("the %s service of %s never answered", service, u.host)
-		}
-	}
 }
 
 // ask publishes payload to <host>/<service>/<topic> and returns the next

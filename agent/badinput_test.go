@@ -271,7 +271,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		ain.Name:   `{"chips":[{"name":"adc","chip":"sim"}],"channels":[{"name":"light","chip":"adc","channel":0,"interval":"2s","deadband":0.05}]}`,
 		dac.Name:   `{"chips":[{"name":"dac0","chip":"sim"}],"outputs":[{"name":"level","chip":"dac0","init":1}]}`,
 	} {
-		if r := u.requestTo(svc, "pi1/"+svc+"/setup", []byte(setup)); r.Status != "ok" {
+		if r := u.ask(svc, "setup", setup); r.Status != "ok" {
 			t.Fatalf("%s setup: %+v", svc, r.problems())
 		}
 	}
@@ -337,7 +337,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			t.Run(br.name, func(t *testing.T) {
 				u.t = t
 				defer func() { u.t = c.t }()
-				r := u.requestTo(br.service, "pi1/"+br.service+"/"+br.suffix, []byte(br.payload))
+				r := u.ask(br.service, br.suffix, br.payload)
 				if r.Status != "error" {
 					t.Fatalf("status %q, want error; result %+v", r.Status, r)
 				}

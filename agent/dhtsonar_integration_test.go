@@ -68,20 +68,6 @@ func (u *mqttUser) awaitService(service string) {
 	}
 }
 
-// requestTo publishes payload to topic, a request topic of service, and
-// returns the next result of that service with the request's op.
-func (u *mqttUser) requestTo(service, topic string, payload []byte) userResult {
-	u.t.Helper()
-	op := strings.Split(strings.TrimPrefix(topic, u.host+"/"+service+"/"), "/")[0]
-	from := u.mark()
-	u.publish(topic, payload)
-	var r userResult
-	u.await(from, "a "+op+" result of "+service, func(m userMsg) bool {
-		return m.topic == u.host+"/"+service+"/result" && json.Unmarshal([]byte(m.payload), &r) == nil && r.Op == op
-	})
-	return r
-}
-
 // reading waits for a reading on topic from index from on that satisfies
 // ok, and returns it.
 func (u *mqttUser) reading(from int, topic string, ok func(map[string]any) bool) (map[string]any, int) {
@@ -166,7 +152,7 @@ func TestSensorsReadingsAndSetup(t *testing.T) {
 		}
 
 		from := u.mark()
-		r := u.requestTo(dht22.Name, "pi1/dht22/setup", []byte(`{"id":"s1","merge":true,"sensors":[{"name":"shed","pin":27,"device":"dht11@1","interval":"2s"}]}`))
+		r := u.ask(dht22.Name, "setup", `{"id":"s1","merge":true,"sensors":[{"name":"shed","pin":27,"device":"dht11@1","interval":"2s"}]}`)
 		u.ok(r, services.OpSetup)
 		if string(r.ID) != `"s1"` {
 			t.Errorf("setup id %s", r.ID)
@@ -279,12 +265,12 @@ func TestSensorsConflicts(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				u.t = t
-				before := u.requestTo(tc.service, "pi1/"+tc.service+"/setup", nil)
-				r := u.requestTo(tc.service, "pi1/"+tc.service+"/setup", []byte(tc.payload))
+				before := u.ask(tc.service, "setup", "")
+				r := u.ask(tc.service, "setup", tc.payload)
 				if r.Status != "error" || r.Error == nil || r.Error.Code != services.CodeConflict || r.Error.Field != tc.field || !strings.Contains(r.Error.Message, tc.message) {
 					t.Errorf("result %+v, want a conflict at %s saying %q", r, tc.field, tc.message)
 				}
-				if after := u.requestTo(tc.service, "pi1/"+tc.service+"/setup", nil); string(after.Data) != string(before.Data) {
+				if after := u.ask(tc.service, "setup", ""); string(after.Data) != string(before.Data) {
 					t.Errorf("setup changed:\n%s\nwas\n%s", after.Data, before.Data)
 				}
 			})

@@ -208,29 +208,23 @@ func (c Config) Check(ck services.Checker) services.Errors {
 		add(services.CodeInvalid, "", "%d pins; the header has %d", n, MaxPins)
 		return errs // and each would be reported again below
 	}
-	names := map[string]string{}
+	names := services.NewNames("")
 	pin := func(field, name string, p int) {
-		if !services.ValidTopicName(name) {
-			add(services.CodeInvalid, field+".name", "name %q cannot stand as a topic level (1–64 bytes, no / + # control characters or leading $)", truncate(name, 70))
-		} else if prev, dup := names[name]; dup {
-			add(services.CodeConflict, field+".name", "duplicate name %q (also %s)", name, prev)
-		} else {
-			names[name] = field
-		}
+		errs = append(errs, names.Check(field, name)...)
 		if p < 0 || p >= services.HeaderPins {
 			add(services.CodeInvalid, field+".pin", "GPIO %d is not on the header (BCM 0–27)", p)
 		}
 	}
 	enum := func(field, v string, allowed []string) {
 		if !slices.Contains(allowed, v) {
-			add(services.CodeInvalid, field, "%q is not one of %s", truncate(v, 40), strings.Join(allowed[1:], ", "))
+			add(services.CodeInvalid, field, "%q is not one of %s", services.Truncate(v, 40), strings.Join(allowed[1:], ", "))
 		}
 	}
 	follow := func(field, topic string) {
 		if topic == "" {
 			return
 		}
-		if msg := checkFollow(ck.Topics, topic); msg != "" {
+		if msg := ck.CheckFollow(topic); msg != "" {
 			add(services.CodeInvalid, field, "%s", msg)
 		}
 	}
@@ -296,28 +290,6 @@ func (c Config) Check(ck services.Checker) services.Errors {
 	return errs
 }
 
-// checkFollow returns why an output of the service with topics own may not
-// follow topic, or "". An output may follow any plain topic but the
-// requests and state topics rollcall keeps (services.Reserved), except the
-// retained values of inputs and outputs: of any service, and of its own
-// service only an input (following its own outputs or set topics loops).
-func checkFollow(own services.Topics, topic string) string {
-	if !services.ValidTopic(topic) {
-		return fmt.Sprintf("%q is not a plain topic (no + # control characters or leading $, at most 256 bytes)", truncate(topic, 70))
-	}
-	lv := strings.Split(topic, "/")
-	if strings.HasPrefix(topic+"/", own.Host+"/"+own.Service+"/") && !(len(lv) == 4 && lv[2] == "input") {
-		return fmt.Sprintf("%q is a topic of this service itself; an output following it would loop (of its own topics, an output may follow only an input)", topic)
-	}
-	if len(lv) == 4 && (lv[2] == "input" || lv[2] == "output") {
-		return ""
-	}
-	if services.Reserved(topic) {
-		return fmt.Sprintf("%q is a topic rollcall uses for requests or state; follow <host>/<service>/input/<name> or a topic of your own", topic)
-	}
-	return ""
-}
-
 func validDuty(d float64) bool { return d >= 0 && d <= 100 }
 
 // checkPeriod returns why period (µs) cannot drive pin, or "".
@@ -332,11 +304,4 @@ func checkPeriod(pin, period int) string {
 		return fmt.Sprintf("GPIO %d has no hardware PWM; software PWM needs a period of at least %d µs", pin, MinSoftPeriod)
 	}
 	return ""
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package gpio
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -62,10 +61,11 @@ func TestCheck(t *testing.T) {
 			{Name: "b", Pin: 6, OnChange: "otherpi/description"}, {Name: "c", Pin: 7, OnChange: "rollcall/inventory"}, {Name: "d", Pin: 8, OnChange: "otherpi/gpio/setup"}}},
 			want: []problem{{services.CodeInvalid, "input[0].on_change"}, {services.CodeInvalid, "input[1].on_change"}, {services.CodeInvalid, "input[2].on_change"}, {services.CodeInvalid, "input[3].on_change"}}},
 		{name: "follow", cfg: Config{Output: []OutputPin{{Name: "a", Pin: 5, Follow: "pizero1/gpio/input/button"}, {Name: "b", Pin: 6, Follow: host + "/gpio/input/x"}},
-			PWM: []PWMPin{{Name: "c", Pin: 18, Follow: "lights/level"}}}},
+			PWM: []PWMPin{{Name: "c", Pin: 18, Follow: "lights/level"}, {Name: "e", Pin: 19, Follow: "pizero1/ain/input/light/value"}}}},
 		{name: "follow loops", cfg: Config{Output: []OutputPin{{Name: "a", Pin: 5, Follow: host + "/gpio/output/a"}, {Name: "b", Pin: 6, Follow: host + "/gpio/set/b"},
-			{Name: "c", Pin: 7, Follow: "otherpi/gpio/setup"}, {Name: "d", Pin: 8, Follow: "x/#"}}},
-			want: []problem{{services.CodeInvalid, "output[0].follow"}, {services.CodeInvalid, "output[1].follow"}, {services.CodeInvalid, "output[2].follow"}, {services.CodeInvalid, "output[3].follow"}}},
+			{Name: "c", Pin: 7, Follow: "otherpi/gpio/setup"}, {Name: "d", Pin: 8, Follow: "x/#"}, {Name: "e", Pin: 9, Follow: host + "/gpio/output/a/value"}}},
+			want: []problem{{services.CodeInvalid, "output[0].follow"}, {services.CodeInvalid, "output[1].follow"}, {services.CodeInvalid, "output[2].follow"}, {services.CodeInvalid, "output[3].follow"},
+				{services.CodeInvalid, "output[4].follow"}}},
 		{name: "driver", cfg: Config{Driver: "wiringpi"}, want: []problem{{services.CodeInvalid, "driver"}}},
 		{name: "failsafe_after", cfg: Config{FailsafeAfter: -1}, want: []problem{{services.CodeInvalid, "failsafe_after"}}},
 		{name: "wiring", cfg: Config{Wiring: []Wire{{From: 40, To: 1}}}, want: []problem{{services.CodeInvalid, "wiring[0].from"}}},
@@ -137,33 +137,13 @@ func TestDecodeSetup(t *testing.T) {
 // TestSchemaCoversModel keeps the published JSON Schema in step with the
 // structs: every member a payload may carry is in the schema and back.
 func TestSchemaCoversModel(t *testing.T) {
-	setup := Schemas()["setup"].(map[string]any)["properties"].(map[string]any)
-	check := func(kind string, typ reflect.Type) {
-		var props map[string]any
-		if kind == "" {
-			props = setup
-		} else {
-			props = setup[kind].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
-		}
-		fields := map[string]bool{}
-		for i := range typ.NumField() {
-			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
-			fields[name] = true
-			if _, ok := props[name]; !ok {
-				t.Errorf("%s.%s missing from the schema", kind, name)
-			}
-		}
-		for name := range props {
-			if !fields[name] && name != "id" && name != "merge" {
-				t.Errorf("schema has %s.%s, the model does not", kind, name)
-			}
-		}
-	}
-	check("", reflect.TypeFor[Config]())
-	check("output", reflect.TypeFor[OutputPin]())
-	check("pwm", reflect.TypeFor[PWMPin]())
-	check("input", reflect.TypeFor[InputPin]())
-	check("wiring", reflect.TypeFor[Wire]())
+	servicestest.SchemaCoversModel(t, Schemas()["setup"].(map[string]any), map[string]reflect.Type{
+		"":       reflect.TypeFor[Config](),
+		"output": reflect.TypeFor[OutputPin](),
+		"pwm":    reflect.TypeFor[PWMPin](),
+		"input":  reflect.TypeFor[InputPin](),
+		"wiring": reflect.TypeFor[Wire](),
+	})
 }
 
 func ExampleConfig_Check() {

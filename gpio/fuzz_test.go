@@ -1,9 +1,7 @@
 package gpio
 
 import (
-	"encoding/json"
 	"errors"
-	"reflect"
 	"testing"
 
 	"github.com/rollcall/rollcall/services"
@@ -14,60 +12,14 @@ import (
 // must not panic, every error must carry a code and a message, and a
 // setup that passes must survive a marshal/parse round trip unchanged.
 func FuzzSetup(f *testing.F) {
-	for _, s := range []string{
+	servicestest.FuzzSetup[Config](f, topics, nil,
 		``, `{}`, `{"output":[{"name":"a","pin":5,"init":1}]}`,
 		`{"merge":true,"id":[1],"pwm":[{"name":"s","pin":18,"init":20,"period":1000,"pol":"normal"}]}`,
 		`{"input":[{"name":"b","pin":22,"pull":"down","edge":"both","debounce":"20ms","on_change":"pizero1/gpio/set/lamp","scan":1000}]}`,
 		"output:\n  - {name: pump_drive, pin: 25, init: 0, pull: down}\n",
 		`{"pwm":[{"name":"sonar_angle","pin":28}]}`, `{"failsafe_after":"1h","wiring":[{"from":25,"to":17}]}`,
 		`{"output":[{"name":"a","pin":"5"}]}`, "- 1\n- 2", `{"input":[{"name":"x","pin":1,"debounce":1e308}]}`,
-	} {
-		f.Add([]byte(s))
-	}
-	claims := servicestest.Claims(f, nil)
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		var cfg Config
-		errs := services.Decode(payload, services.MaxPayload, &cfg)
-		if errs == nil {
-			errs = append(cfg.Check(services.Checker{Topics: topics}), claims.Check(Name, cfg.Claims())...)
-		}
-		for _, e := range errs {
-			if e.Code == "" || e.Message == "" {
-				t.Fatalf("error without code or message: %+v", e)
-			}
-		}
-		if errs != nil {
-			return
-		}
-		b, err := json.Marshal(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var again Config
-		if errs := services.Decode(b, 0, &again); errs != nil {
-			t.Fatalf("re-parse of %s: %v", b, errs)
-		}
-		if !reflect.DeepEqual(normal(again), normal(cfg)) {
-			t.Fatalf("round trip:\n%+v\n%+v", cfg, again)
-		}
-	})
-}
-
-// normal treats empty and nil lists alike.
-func normal(c Config) Config {
-	if len(c.Output) == 0 {
-		c.Output = nil
-	}
-	if len(c.PWM) == 0 {
-		c.PWM = nil
-	}
-	if len(c.Input) == 0 {
-		c.Input = nil
-	}
-	if len(c.Wiring) == 0 {
-		c.Wiring = nil
-	}
-	return c
+	)
 }
 
 // FuzzSet feeds the set payload parser, for a plain output and a PWM

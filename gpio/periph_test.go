@@ -266,20 +266,20 @@ func TestServiceOnPeriph(t *testing.T) {
 		Output: []OutputPin{{Name: "relay", Pin: 25, Init: 1, ActiveLow: true}},
 		Input:  []InputPin{{Name: "door", Pin: 17, Pull: "down"}}}
 	h := startWith(t, cfg, "", d, servicestest.NewBus())
-	bus := h.bus
+	bus := h.Bus
 	bus.Expect(t, 0, host+"/gpio/input/door", "0")
 	relay := brd.pin(25)
 	if relay.Pin.Read() != pgpio.Low {
 		t.Error("active-low relay at init 1 should be driven low")
 	}
-	h.request("set/relay", "0")
+	h.Request("set/relay", "0")
 	if relay.Pin.Read() != pgpio.High {
 		t.Error("relay off should be high")
 	}
 	edges <- pgpio.High
 	bus.Expect(t, 0, host+"/gpio/input/door", "1")
-	h.request("set/relay", "1")
-	h.stop()
+	h.Request("set/relay", "1")
+	h.Stop()
 	if relay.Pin.Read() != pgpio.High || !relay.closed.Load() || !brd.pin(17).closed.Load() {
 		t.Error("shutdown did not leave the relay at failsafe 0 (high) and release the lines")
 	}

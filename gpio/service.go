@@ -93,10 +93,7 @@ type output struct {
 // New builds the service from cfg, or from the setup saved in the state
 // directory, and picks its driver. Pins are opened by Run.
 func New(cfg Config, opts Options) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
+	env := opts.Env.WithDefaults()
 	if env.Sim {
 		cfg.Driver = DriverSim
 	}
@@ -535,7 +532,7 @@ func (s *Service) ParseSet(name string, payload []byte) (any, error) {
 		}
 	}
 	if o == nil {
-		msg := fmt.Sprintf("no output named %q", truncate(name, 64))
+		msg := fmt.Sprintf("no output named %q", services.Truncate(name, 64))
 		for _, in := range s.ins {
 			if in.spec.Name == name {
 				msg = fmt.Sprintf("%q is an input", name)
@@ -638,7 +635,7 @@ func parseSet(payload []byte, o *output) (setCmd, error) {
 	default:
 		v, err := strconv.ParseFloat(word, 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad(services.CodeMalformed, "value", "%q is not 1, 0, on, off, true, false or a number", truncate(word, 40))
+			return bad(services.CodeMalformed, "value", "%q is not 1, 0, on, off, true, false or a number", services.Truncate(word, 40))
 		}
 		c.value = v
 	}

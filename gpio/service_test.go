@@ -35,13 +35,13 @@ func seed() Config {
 
 func TestServiceSetupSetInput(t *testing.T) {
 	h := start(t, Config{Driver: DriverSim}, t.TempDir())
-	b := h.bus
+	b := h.Bus
 	setup := `{"id":7,"output":[{"name":"lamp","pin":25,"init":0}],
 		"input":[{"name":"lamp_sense","pin":17,"pull":"down"},
 		         {"name":"switch","pin":22,"pull":"down","on_change":"pizero1/gpio/set/lamp"}],
 		"wiring":[{"from":25,"to":17}]}`
 	from := b.Mark()
-	r := h.request("setup", setup)
+	r := h.Request("setup", setup)
 	if r.Status != "ok" || string(r.ID) != "7" {
 		t.Fatalf("setup result %+v", r)
 	}
@@ -56,7 +56,7 @@ func TestServiceSetupSetInput(t *testing.T) {
 		{"1", "1"}, {"off", "0"}, {"ON", "1"}, {"false", "0"}, {`{"value":true}`, "1"}, {`{"value":"off","id":"x"}`, "0"},
 	} {
 		from := b.Mark()
-		if r := h.request("set/lamp", tc.payload); r.Status != "ok" {
+		if r := h.Request("set/lamp", tc.payload); r.Status != "ok" {
 			t.Fatalf("set %s: %+v", tc.payload, r)
 		}
 		b.Expect(t, from, host+"/gpio/output/lamp", tc.want)
@@ -83,18 +83,18 @@ func TestServiceSetupSetInput(t *testing.T) {
 		}
 	}
 	set1 := b.Mark()
-	h.request("set/lamp", "1")
+	h.Request("set/lamp", "1")
 	b.Expect(t, set1, host+"/gpio/input/lamp_sense", "1")
 
 	// The description lists every pin with its topics and value.
-	d := h.svc.Describe()
+	d := h.Svc.Describe()
 	if len(d.Outputs) != 1 || d.Outputs[0].Set != host+"/gpio/set/lamp" || d.Outputs[0].Value != 1.0 {
 		t.Errorf("outputs %+v", d.Outputs)
 	}
 	if len(d.Inputs) != 2 || d.Inputs[1].Topic != host+"/gpio/input/switch" || d.Inputs[1].Value != 1 {
 		t.Errorf("inputs %+v", d.Inputs)
 	}
-	st := decodeState(t, d)
+	st := servicestest.DecodeState[testState](t, d)
 	if st.Pins[2].OnChange != "pizero1/gpio/set/lamp" {
 		t.Errorf("on_change not in the pin's state: %+v", st.Pins[2])
 	}
@@ -106,7 +106,7 @@ func TestServiceSetupSetInput(t *testing.T) {
 
 func TestServiceSeedConfig(t *testing.T) {
 	h := start(t, seed(), "")
-	b := h.bus
+	b := h.Bus
 	b.Expect(t, 0, host+"/gpio/output/pump_drive", "0")
 	b.Expect(t, 0, host+"/gpio/input/pump_running", "0")
 	b.Expect(t, 0, host+"/gpio/input/button", "0")
@@ -120,12 +120,12 @@ func TestServiceSeedConfig(t *testing.T) {
 	for _, l := range []pgpio.Level{pgpio.High, pgpio.Low, pgpio.High} {
 		h.sim.Drive(22, l)
 	}
-	servicestest.WaitUntil(t, "the debounce timer", func() bool { return h.clock.Pending() > 0 })
+	servicestest.WaitUntil(t, "the debounce timer", func() bool { return h.Clock.Pending() > 0 })
 	servicestest.WaitUntil(t, "all three edges taken", func() bool { return h.inputLevelRead(22) == pgpio.High })
 	if got := b.Published(from, host+"/gpio/input/button"); len(got) != 0 {
 		t.Fatalf("published before debounce: %v", got)
 	}
-	h.clock.Advance(20 * time.Millisecond)
+	h.Clock.Advance(20 * time.Millisecond)
 	b.Expect(t, from, host+"/gpio/input/button", "1")
 	if got := b.Published(from, host+"/gpio/input/button"); len(got) != 1 {
 		t.Errorf("button published %v, want one 1", got)
@@ -135,8 +135,8 @@ func TestServiceSeedConfig(t *testing.T) {
 // inputLevelRead reports the level the watcher of pin last took.
 func (h *harness) inputLevelRead(pin int) pgpio.Level {
 	l := pgpio.Low
-	h.do(func() {
-		for _, in := range h.svc.ins {
+	h.Do(func() {
+		for _, in := range h.Svc.ins {
 			if in.spec.Pin == pin {
 				l = in.line.Read()
 			}
@@ -148,78 +148,53 @@ func (h *harness) inputLevelRead(pin int) pgpio.Level {
 func TestServiceBadRequestsChangeNothing(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, seed(), dir)
-	b := h.bus
-	ok := h.request("setup", `{"merge":true,"output":[{"name":"valve","pin":23,"init":1}]}`)
+	ok := h.Request("setup", `{"merge":true,"output":[{"name":"valve","pin":23,"init":1}]}`)
 	if ok.Status != "ok" {
 		t.Fatalf("merge setup: %+v", ok)
 	}
-	saved, err := os.ReadFile(filepath.Join(dir, "gpio.json"))
-	if err != nil {
-		t.Fatal(err)
+	if h.Saved() == "" {
+		t.Fatal("no state file to compare")
 	}
-	before := h.state()
+	before := h.Snapshot()
 
 	big := `{"output":[{"name":"x","pin":5}],"pad":"` + strings.Repeat("x", 1<<20) + `"}`
-	tests := []struct {
-		name    string
-		topic   string
-		payload string
-		code    string
-		field   string
-	}{
-		{name: "malformed json", topic: "setup", payload: `{"output":[`, code: services.CodeMalformed},
-		{name: "wrong type", topic: "setup", payload: `{"output":[{"name":"a","pin":"25"}]}`, code: services.CodeMalformed, field: "output[0].pin"},
-		{name: "list not object", topic: "setup", payload: `{"output":{"name":"a"}}`, code: services.CodeMalformed, field: "output"},
-		{name: "unknown mode", topic: "setup", payload: `{"relay":[{"name":"a","pin":5}]}`, code: services.CodeMalformed, field: "relay"},
-		{name: "unknown field", topic: "setup", payload: `{"output":[{"name":"a","pin":5,"inital":1}]}`, code: services.CodeMalformed, field: "output[0].inital"},
-		{name: "duplicate name", topic: "setup", payload: `{"output":[{"name":"a","pin":5}],"input":[{"name":"a","pin":6}]}`, code: services.CodeConflict, field: "input[0].name"},
-		{name: "duplicate pin", topic: "setup", payload: `{"output":[{"name":"a","pin":5},{"name":"b","pin":5}]}`, code: services.CodeConflict, field: "output[1].pin"},
-		{name: "reserved pin", topic: "setup", payload: `{"input":[{"name":"sda","pin":2}]}`, code: services.CodeConflict, field: "input[0].pin"},
-		{name: "pin 28", topic: "setup", payload: `{"pwm":[{"name":"sonar_angle","pin":28}]}`, code: services.CodeInvalid, field: "pwm[0].pin"},
-		{name: "bad enum", topic: "setup", payload: `{"input":[{"name":"a","pin":5,"edge":"up"}]}`, code: services.CodeInvalid, field: "input[0].edge"},
-		{name: "bad range", topic: "setup", payload: `{"pwm":[{"name":"a","pin":5,"init":150}]}`, code: services.CodeInvalid, field: "pwm[0].init"},
-		{name: "1 MiB", topic: "setup", payload: big, code: services.CodeTooLarge},
-		{name: "yaml garbage", topic: "setup", payload: "output: [", code: services.CodeMalformed},
-		{name: "driver change", topic: "setup", payload: `{"driver":"periph"}`, code: services.CodeInvalid, field: "driver"},
-		{name: "set unknown", topic: "set/nope", payload: "1", code: services.CodeNotFound},
-		{name: "set input", topic: "set/button", payload: "1", code: services.CodeNotFound},
-		{name: "set bad word", topic: "set/valve", payload: "maybe", code: services.CodeMalformed, field: "value"},
-		{name: "set out of range", topic: "set/valve", payload: "2", code: services.CodeInvalid, field: "value"},
-		{name: "set bad json", topic: "set/valve", payload: `{"value":1,"for":"soon"}`, code: services.CodeMalformed, field: "for"},
-		{name: "set unknown member", topic: "set/valve", payload: `{"value":1,"colour":"red"}`, code: services.CodeMalformed, field: "colour"},
-		{name: "set period on output", topic: "set/valve", payload: `{"value":1,"period":100}`, code: services.CodeInvalid, field: "period"},
-		{name: "set 1 MiB", topic: "set/valve", payload: big, code: services.CodeTooLarge},
-		{name: "control unknown", topic: "control", payload: "explode", code: services.CodeInvalid, field: "cmd"},
-		{name: "get unknown", topic: "get/input/nope", payload: "", code: services.CodeNotFound},
+	tests := []servicestest.BadRequest{
+		{Name: "malformed json", Topic: "setup", Payload: `{"output":[`, Code: services.CodeMalformed},
+		{Name: "wrong type", Topic: "setup", Payload: `{"output":[{"name":"a","pin":"25"}]}`, Code: services.CodeMalformed, Field: "output[0].pin"},
+		{Name: "list not object", Topic: "setup", Payload: `{"output":{"name":"a"}}`, Code: services.CodeMalformed, Field: "output"},
+		{Name: "unknown mode", Topic: "setup", Payload: `{"relay":[{"name":"a","pin":5}]}`, Code: services.CodeMalformed, Field: "relay"},
+		{Name: "unknown field", Topic: "setup", Payload: `{"output":[{"name":"a","pin":5,"inital":1}]}`, Code: services.CodeMalformed, Field: "output[0].inital"},
+		{Name: "duplicate name", Topic: "setup", Payload: `{"output":[{"name":"a","pin":5}],"input":[{"name":"a","pin":6}]}`, Code: services.CodeConflict, Field: "input[0].name"},
+		{Name: "duplicate pin", Topic: "setup", Payload: `{"output":[{"name":"a","pin":5},{"name":"b","pin":5}]}`, Code: services.CodeConflict, Field: "output[1].pin"},
+		{Name: "reserved pin", Topic: "setup", Payload: `{"input":[{"name":"sda","pin":2}]}`, Code: services.CodeConflict, Field: "input[0].pin"},
+		{Name: "pin 28", Topic: "setup", Payload: `{"pwm":[{"name":"sonar_angle","pin":28}]}`, Code: services.CodeInvalid, Field: "pwm[0].pin", Says: "GPIO 28 is not on the header"},
+		{Name: "bad enum", Topic: "setup", Payload: `{"input":[{"name":"a","pin":5,"edge":"up"}]}`, Code: services.CodeInvalid, Field: "input[0].edge"},
+		{Name: "bad range", Topic: "setup", Payload: `{"pwm":[{"name":"a","pin":5,"init":150}]}`, Code: services.CodeInvalid, Field: "pwm[0].init"},
+		{Name: "1 MiB", Topic: "setup", Payload: big, Code: services.CodeTooLarge},
+		{Name: "yaml garbage", Topic: "setup", Payload: "output: [", Code: services.CodeMalformed},
+		{Name: "driver change", Topic: "setup", Payload: `{"driver":"periph"}`, Code: services.CodeInvalid, Field: "driver"},
+		{Name: "set unknown", Topic: "set/nope", Payload: "1", Code: services.CodeNotFound},
+		{Name: "set input", Topic: "set/button", Payload: "1", Code: services.CodeNotFound},
+		{Name: "set bad word", Topic: "set/valve", Payload: "maybe", Code: services.CodeMalformed, Field: "value"},
+		{Name: "set out of range", Topic: "set/valve", Payload: "2", Code: services.CodeInvalid, Field: "value"},
+		{Name: "set bad json", Topic: "set/valve", Payload: `{"value":1,"for":"soon"}`, Code: services.CodeMalformed, Field: "for"},
+		{Name: "set unknown member", Topic: "set/valve", Payload: `{"value":1,"colour":"red"}`, Code: services.CodeMalformed, Field: "colour"},
+		{Name: "set period on output", Topic: "set/valve", Payload: `{"value":1,"period":100}`, Code: services.CodeInvalid, Field: "period"},
+		{Name: "set 1 MiB", Topic: "set/valve", Payload: big, Code: services.CodeTooLarge},
+		{Name: "control unknown", Topic: "control", Payload: "explode", Code: services.CodeInvalid, Field: "cmd"},
+		{Name: "get unknown", Topic: "get/input/nope", Payload: "", Code: services.CodeNotFound},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			from := b.Mark()
-			r := h.request(tc.topic, tc.payload)
-			if r.Status != "error" || r.Error == nil {
-				t.Fatalf("result %+v, want an error", r)
+		t.Run(tc.Name, func(t *testing.T) {
+			// The first problem is the one named: checks go in order.
+			if r := h.Refuses(t, tc); r.Error.Code != tc.Code || r.Error.Field != tc.Field {
+				t.Errorf("first error %+v, want code %s field %q", *r.Error, tc.Code, tc.Field)
 			}
-			if r.Error.Code != tc.code || r.Error.Field != tc.field {
-				t.Errorf("error %+v, want code %s field %q", *r.Error, tc.code, tc.field)
-			}
-			if tc.name == "pin 28" && !strings.Contains(r.Error.Message, "GPIO 28 is not on the header") {
-				t.Errorf("message %q does not say GPIO 28 is not on the header", r.Error.Message)
-			}
-			for _, m := range b.Since(from) {
-				if strings.Contains(m.Topic, "/output/") || strings.Contains(m.Topic, "/input/") {
-					t.Errorf("state published after a bad request: %+v", m)
-				}
-			}
-			if after := h.state(); !reflect.DeepEqual(before, after) {
-				t.Errorf("state changed:\n%+v\n%+v", before, after)
-			}
-			if now, _ := os.ReadFile(filepath.Join(dir, "gpio.json")); string(now) != string(saved) {
-				t.Error("saved setup changed")
-			}
+			h.Unchanged(t, before)
 		})
 	}
 	// Every problem is reported, not just the first.
-	r := h.request("setup", `{"output":[{"name":"a","pin":28,"init":3}],"input":[{"name":"a","pin":3,"pull":"sideways"}]}`)
+	r := h.Request("setup", `{"output":[{"name":"a","pin":28,"init":3}],"input":[{"name":"a","pin":3,"pull":"sideways"}]}`)
 	if len(r.Errors) != 5 {
 		t.Errorf("errors %+v, want 5", r.Errors)
 	}
@@ -227,8 +202,8 @@ func TestServiceBadRequestsChangeNothing(t *testing.T) {
 
 func TestServiceQueryAndYAML(t *testing.T) {
 	h := start(t, seed(), t.TempDir())
-	b := h.bus
-	r := h.request("setup", "")
+	b := h.Bus
+	r := h.Request("setup", "")
 	var got services.SetupResult[Config]
 	if err := json.Unmarshal(r.Data, &got); err != nil || r.Status != "ok" {
 		t.Fatalf("query %+v: %v", r, err)
@@ -239,7 +214,7 @@ func TestServiceQueryAndYAML(t *testing.T) {
 	yaml := "id: 3\noutput:\n  - {name: pump_drive, pin: 25, init: 1, pull: down}\npwm:\n  - {name: servo, pin: 18, init: 20, period: 1000, pol: normal}\n" +
 		"input:\n  - {name: button, pin: 22, pull: down, edge: both, debounce: 20ms, on_change: pizero1/gpio/set/lamp}\n"
 	from := b.Mark()
-	r = h.request("setup", yaml)
+	r = h.Request("setup", yaml)
 	if r.Status != "ok" || string(r.ID) != "3" {
 		t.Fatalf("yaml setup %+v", r)
 	}
@@ -252,7 +227,7 @@ func TestServiceQueryAndYAML(t *testing.T) {
 		t.Error("pins of the old setup still open")
 	}
 	// PWM set with a new period.
-	if r := h.request("set/servo", `{"value":7.5,"period":20000}`); r.Status != "ok" {
+	if r := h.Request("set/servo", `{"value":7.5,"period":20000}`); r.Status != "ok" {
 		t.Fatalf("pwm set %+v", r)
 	}
 	if duty, period, _ := h.sim.PWMState(18); duty != dutyOf(7.5) || period != 20*time.Millisecond {
@@ -260,7 +235,7 @@ func TestServiceQueryAndYAML(t *testing.T) {
 	}
 	// get republishes values.
 	from = b.Mark()
-	r = h.request("get", `{"id":1}`)
+	r = h.Request("get", `{"id":1}`)
 	if r.Status != "ok" {
 		t.Fatalf("get %+v", r)
 	}
@@ -273,7 +248,7 @@ func TestServiceQueryAndYAML(t *testing.T) {
 		t.Errorf("get result carries no description: %s", r.Data)
 	}
 	from = b.Mark()
-	if r := h.request("get/input/button", ""); r.Status != "ok" {
+	if r := h.Request("get/input/button", ""); r.Status != "ok" {
 		t.Fatalf("get input %+v", r)
 	}
 	if len(b.Published(from, host+"/gpio/output/pump_drive")) != 0 {
@@ -284,23 +259,23 @@ func TestServiceQueryAndYAML(t *testing.T) {
 func TestServiceRestoresSetup(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, seed(), dir)
-	r := h.request("setup", `{"output":[{"name":"fan","pin":24,"init":1}]}`)
+	r := h.Request("setup", `{"output":[{"name":"fan","pin":24,"init":1}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("setup %+v", r)
 	}
-	h.stop() // a new service below knows only what is on disk
+	h.Stop() // a new service below knows only what is on disk
 	if h.level(24) != pgpio.Low {
 		t.Error("fan not driven to failsafe on shutdown")
 	}
 	h2 := start(t, seed(), dir)
-	h2.bus.Expect(t, 0, host+"/gpio/output/fan", "1")
+	h2.Bus.Expect(t, 0, host+"/gpio/output/fan", "1")
 	if st := h2.state(); len(st.Pins) != 1 || st.Pins[0].Name != "fan" {
 		t.Fatalf("restored state %+v", st)
 	}
 	if h2.level(24) != pgpio.High {
 		t.Error("fan not at its init level after restore")
 	}
-	if held := h2.claims.Held(Name); len(held) != 1 || held[0].Pin != 24 {
+	if held := h2.Claims.Held(Name); len(held) != 1 || held[0].Pin != 24 {
 		t.Errorf("claimed %v", held)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -314,7 +289,7 @@ func TestServiceEstopRecover(t *testing.T) {
 	cfg := seed()
 	cfg.Output[1].Failsafe = 1
 	h := start(t, cfg, dir)
-	b := h.bus
+	b := h.Bus
 	b.Send(host+"/gpio/set/pump_drive", "1")
 	b.Expect(t, 0, host+"/gpio/output/pump_drive", "1")
 	// The set's result may follow its output message: take it first, so
@@ -323,7 +298,7 @@ func TestServiceEstopRecover(t *testing.T) {
 		t.Fatalf("set %+v", r)
 	}
 	from := b.Mark()
-	r := h.request("control", `{"cmd":"estop","id":9}`)
+	r := h.Request("control", `{"cmd":"estop","id":9}`)
 	if r.Status != "ok" || string(r.ID) != "9" {
 		t.Fatalf("estop %+v", r)
 	}
@@ -335,7 +310,7 @@ func TestServiceEstopRecover(t *testing.T) {
 	for _, req := range []struct{ topic, payload string }{
 		{"set/pump_drive", "1"}, {"setup", `{"output":[]}`},
 	} {
-		r := h.request(""+req.topic, req.payload)
+		r := h.Request(""+req.topic, req.payload)
 		if r.Error == nil || r.Error.Code != services.CodeHalted || !strings.Contains(string(r.Data), `"halted":true`) {
 			t.Errorf("%s while halted: %+v", req.topic, r)
 		}
@@ -344,51 +319,51 @@ func TestServiceEstopRecover(t *testing.T) {
 		t.Error("pump driven while halted")
 	}
 	// The halt survives a restart.
-	h.stop()
+	h.Stop()
 	h = start(t, cfg, dir)
-	b = h.bus
+	b = h.Bus
 	if !h.state().Halted || h.level(23) != pgpio.High {
 		t.Fatal("halt not restored with outputs at failsafe")
 	}
-	if r := h.request("control", "recover"); r.Status != "ok" {
+	if r := h.Request("control", "recover"); r.Status != "ok" {
 		t.Fatalf("recover %+v", r)
 	}
-	if r := h.request("set/pump_drive", "1"); r.Status != "ok" {
+	if r := h.Request("set/pump_drive", "1"); r.Status != "ok" {
 		t.Fatalf("set after recover %+v", r)
 	}
 }
 
 func TestServicePulse(t *testing.T) {
 	h := start(t, seed(), "")
-	b := h.bus
+	b := h.Bus
 	from := b.Mark()
-	if r := h.request("set/valve", `{"value":1,"for":"5s"}`); r.Status != "ok" {
+	if r := h.Request("set/valve", `{"value":1,"for":"5s"}`); r.Status != "ok" {
 		t.Fatalf("pulse %+v", r)
 	}
 	b.Expect(t, from, host+"/gpio/output/valve", "1")
-	h.advance(4 * time.Second)
+	h.Advance(4 * time.Second)
 	if h.level(23) != pgpio.High {
 		t.Fatal("pulse ended early")
 	}
-	h.advance(time.Second)
+	h.Advance(time.Second)
 	b.Expect(t, from, host+"/gpio/output/valve", "0")
 
 	// A second pulse inside the first returns to the level before both;
 	// a plain set cancels a pulse.
-	h.request("set/valve", `{"value":1,"for":5000}`)
-	h.advance(time.Second)
-	h.request("set/valve", `{"value":1,"for":"10s"}`)
-	h.advance(5 * time.Second)
+	h.Request("set/valve", `{"value":1,"for":5000}`)
+	h.Advance(time.Second)
+	h.Request("set/valve", `{"value":1,"for":"10s"}`)
+	h.Advance(5 * time.Second)
 	if h.level(23) != pgpio.High {
 		t.Fatal("first pulse not cancelled by the second")
 	}
-	h.advance(5 * time.Second)
+	h.Advance(5 * time.Second)
 	if h.level(23) != pgpio.Low {
 		t.Fatal("second pulse did not return to 0")
 	}
-	h.request("set/valve", `{"value":1,"for":"1s"}`)
-	h.request("set/valve", `1`)
-	h.advance(2 * time.Second)
+	h.Request("set/valve", `{"value":1,"for":"1s"}`)
+	h.Request("set/valve", `1`)
+	h.Advance(2 * time.Second)
 	if h.level(23) != pgpio.High {
 		t.Fatal("plain set did not cancel the pulse")
 	}
@@ -398,21 +373,21 @@ func TestServiceFailsafeAfter(t *testing.T) {
 	cfg := seed()
 	cfg.FailsafeAfter = services.Duration(30 * time.Second)
 	h := start(t, cfg, "")
-	h.request("set/pump_drive", "1")
+	h.Request("set/pump_drive", "1")
 	servicestest.WaitUntil(t, "pump on", func() bool { return h.level(25) == pgpio.High })
-	h.connected(false)
-	h.advance(29 * time.Second)
-	h.connected(true) // back in time
-	h.advance(time.Hour)
+	h.Connected(false)
+	h.Advance(29 * time.Second)
+	h.Connected(true) // back in time
+	h.Advance(time.Hour)
 	if h.level(25) != pgpio.High {
 		t.Fatal("failsafe although the broker came back")
 	}
-	h.connected(false)
-	h.advance(30 * time.Second)
+	h.Connected(false)
+	h.Advance(30 * time.Second)
 	if h.level(25) != pgpio.Low || !h.state().Failsafe {
 		t.Fatal("outputs not at failsafe after losing the broker")
 	}
-	h.connected(true)
+	h.Connected(true)
 	if h.state().Failsafe {
 		t.Error("failsafe flag kept after reconnect")
 	}
@@ -435,11 +410,11 @@ func TestServiceSetupRollback(t *testing.T) {
 	dir := t.TempDir()
 	sim := NewSim()
 	h := startWith(t, seed(), dir, failingDriver{sim, 5}, servicestest.NewBus())
-	b := h.bus
-	h.request("set/valve", "1")
+	b := h.Bus
+	h.Request("set/valve", "1")
 	b.Expect(t, 0, host+"/gpio/output/valve", "1")
 
-	r := h.request("setup", `{"output":[{"name":"valve","pin":24}],"input":[{"name":"new","pin":5}]}`)
+	r := h.Request("setup", `{"output":[{"name":"valve","pin":24}],"input":[{"name":"new","pin":5}]}`)
 	if r.Error == nil || r.Error.Code != services.CodeHardware {
 		t.Fatalf("result %+v, want a hardware error", r)
 	}
@@ -455,22 +430,22 @@ func TestServiceSetupRollback(t *testing.T) {
 	if st := h.state(); !reflect.DeepEqual(st.Config, seed()) {
 		t.Errorf("config after rollback %+v", st.Config)
 	}
-	if held := h.claims.Held(Name); len(held) != 4 {
+	if held := h.Claims.Held(Name); len(held) != 4 {
 		t.Errorf("claims after rollback %v", held)
 	}
 	// The rolled-back inputs still report.
 	from := b.Mark()
-	h.request("set/pump_drive", "1")
+	h.Request("set/pump_drive", "1")
 	b.Expect(t, from, host+"/gpio/input/pump_running", "1")
 }
 
 func TestServiceMergeKeepsUnchangedPins(t *testing.T) {
 	h := start(t, seed(), "")
-	b := h.bus
+	b := h.Bus
 	b.Send(host+"/gpio/set/pump_drive", "1")
 	b.Expect(t, 0, host+"/gpio/input/pump_running", "1")
 	from := b.Mark()
-	r := h.request("setup", `{"merge":true,"input":[{"name":"valve","pin":24}]}`)
+	r := h.Request("setup", `{"merge":true,"input":[{"name":"valve","pin":24}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("merge %+v", r)
 	}
@@ -507,14 +482,14 @@ func TestServiceFollow(t *testing.T) {
 	}
 	// A value the output cannot take changes nothing.
 	bus.Send("pizero1/gpio/input/button", "7")
-	h.do(func() {})
+	h.Do(func() {})
 	if h.level(25) != pgpio.Low {
 		t.Error("an unusable value drove the lamp")
 	}
 	// While halted, the output stays at failsafe.
-	h.request("control", "estop")
+	h.Request("control", "estop")
 	bus.Send("pizero1/gpio/input/button", "1")
-	h.do(func() {})
+	h.Do(func() {})
 	if h.level(25) != pgpio.Low {
 		t.Error("a followed value drove the lamp while halted")
 	}

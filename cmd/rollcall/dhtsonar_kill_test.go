@@ -10,12 +10,8 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // sensorKillConfig is the agent's configuration file: one sensor of each.
@@ -36,42 +32,26 @@ const (
 )
 
 func TestSensorSetupsSurviveSIGKILL(t *testing.T) {
-	bin := buildRollcall(t)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "rollcall.yaml")
-	if err := os.WriteFile(config, []byte(sensorKillConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	state := filepath.Join(dir, "state")
-	brokerAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
-	args := []string{"agent", "--sim", "--host", "k2", "--state-dir", state,
-		"--embedded-broker", brokerAddr, "--port", fmt.Sprint(freePort(t, "udp")), "--config", config}
-
-	a := startProc(t, bin, args...)
-	w := watchHost(t, "tcp://"+brokerAddr, "k2")
-	w.awaitServing(t, "dht22")
-	w.awaitServing(t, "sonar")
+	k := newKillAgent(t, "k2", sensorKillConfig)
+	a, w := k.start(t)
+	w.awaitService(t, "dht22")
+	w.awaitService(t, "sonar")
 	w.awaitTopic(t, 0, "k2/dht22/input/greenhouse_temperature/value")
 	for _, s := range []struct{ service, payload, id string }{
 		{"dht22", dhtKillSetup, "dht-before-kill"},
 		{"sonar", sonarKillSetup, "sonar-before-kill"},
 	} {
-		res := w.requestOf(t, s.service, "k2/"+s.service+"/setup", []byte(s.payload))
+		res := w.request(t, "k2/"+s.service+"/setup", []byte(s.payload))
 		if res.Status != "ok" || string(res.ID) != `"`+s.id+`"` {
 			t.Fatalf("%s setup result: %s", s.service, res)
 		}
 	}
 	// No grace: the oks are the promise that the setups are kept.
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	a.wait(t)
-	w.close()
+	kill(t, a, w)
 
-	startProc(t, bin, args...)
-	w = watchHost(t, "tcp://"+brokerAddr, "k2")
-	w.awaitServing(t, "dht22")
-	w.awaitServing(t, "sonar")
+	_, w = k.start(t)
+	w.awaitService(t, "dht22")
+	w.awaitService(t, "sonar")
 	tests := []struct {
 		name, service, want string
 	}{
@@ -80,7 +60,7 @@ func TestSensorSetupsSurviveSIGKILL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q := w.requestOf(t, tc.service, "k2/"+tc.service+"/setup", nil)
+			q := w.request(t, "k2/"+tc.service+"/setup", nil)
 			var data struct {
 				Config json.RawMessage `json:"config"`
 			}
@@ -105,57 +85,6 @@ func TestSensorSetupsSurviveSIGKILL(t *testing.T) {
 			t.Errorf("%s = %q after the restart: the file's setup came back", m.topic, m.payload)
 		}
 	}
-}
-
-// awaitServing waits until service answers a get: the agent connects
-// before its services subscribe, and a request published before then is
-// lost. The runtime subscribes to get/# last.
-func (w *hostWatch) awaitServing(t testing.TB, service string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for i := 0; ; i++ {
-		id := fmt.Sprintf(`"ready-%d"`, i)
-		from := w.mark()
-		w.cl.Publish(w.host+"/"+service+"/get", 1, false, `{"id":`+id+`}`)
-		if _, ok := w.tryAwait(from, 200*time.Millisecond, func(m killMsg) bool {
-			return m.topic == w.host+"/"+service+"/result" && strings.Contains(m.payload, `"id":`+id)
-		}); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the %s service of %s never answered", service, w.host)
-		}
-	}
-}
-
-// requestOf publishes payload to topic, a request topic of service, and
-// returns the next result of that service.
-func (w *hostWatch) requestOf(t testing.TB, service, topic string, payload []byte) killResult {
-	t.Helper()
-	from := w.mark()
-	if tk := w.cl.Publish(topic, 1, false, payload); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
-		t.Fatalf("publish %s: %v", topic, tk.Error())
-	}
-	m := w.await(t, from, "a result for "+topic, func(m killMsg) bool { return m.topic == w.host+"/"+service+"/result" })
-	var r killResult
-	if err := json.Unmarshal([]byte(m.payload), &r); err != nil {
-		t.Fatalf("result %q: %v", m.payload, err)
-	}
-	return r
-}
-
-// awaitTopic waits for a message with a payload on topic from index from
-// on.
-func (w *hostWatch) awaitTopic(t testing.TB, from int, topic string) killMsg {
-	t.Helper()
-	return w.await(t, from, "a message on "+topic, func(m killMsg) bool { return m.topic == topic && m.payload != "" })
-}
-
-// since returns the messages from index from on.
-func (w *hostWatch) since(from int) []killMsg {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]killMsg(nil), w.msgs[from:]...)
 }
 
 // sensorNames lists a dht22 config's sensors as "name@pin ..." or a sonar

@@ -5,12 +5,8 @@ import (
 	"math"
 	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/services"
 )
@@ -95,10 +91,8 @@ const (
 	MaxInterval = 24 * time.Hour
 	MaxChips    = 16
 	MaxChannels = 64
-	maxUnit     = 16    // bytes
 	maxVRef     = 5.5   // V: the mcp3008's and pcf8591's VDD limit
 	maxDeadband = 1e9   // in unit
-	maxScale    = 1e9   // |scale|, |offset|
 	defaultUnit = "V"   // what a reading is in without scale and offset
 	defaultAddr = 0x48  // where ADS1x15 and PCF8591 boards are strapped
 	mcpMaxHz    = 3.6e6 // the mcp3008's top clock, at 5 V
@@ -144,18 +138,7 @@ func (c ChannelConfig) equal(o ChannelConfig) bool { return reflect.DeepEqual(c,
 
 // chipOf returns the chip a channel reads and its index, or -1.
 func (c Config) chipOf(ch ChannelConfig) (ChipConfig, int) {
-	if ch.Chip == "" {
-		if len(c.Chips) == 0 {
-			return ChipConfig{}, -1
-		}
-		return c.Chips[0], 0
-	}
-	for i, cc := range c.Chips {
-		if cc.Name == ch.Chip {
-			return cc, i
-		}
-	}
-	return ChipConfig{}, -1
+	return services.Find(c.Chips, ch.Chip, ChipConfig.name)
 }
 
 // bus is the chip's bus with its default filled in, "" for iio and sim.
@@ -209,42 +192,24 @@ func (c Config) Claims() []services.Claim {
 			cl = append(cl, services.SPIClaim(field+".cs", ch.bus(), ch.CS))
 		case "iio":
 			if ch.Device != "" {
-				cl = append(cl, services.ResourceClaim(field+".device", iioResource(ch.Device)))
+				cl = append(cl, services.IIOClaim(field+".device", ch.Device))
 			}
 		}
 	}
 	return cl
 }
 
-// iioResource is the claim on an iio device, by directory or by the name
-// of its driver: the two spellings of one device are not told apart.
-func iioResource(device string) string {
-	if strings.HasPrefix(device, "iio:") {
-		return device
-	}
-	return "iio:" + device
-}
-
 // merge returns cur with patch's chips and channels merged by name: one
 // of the same name is replaced, new names are added.
 func merge(cur, patch Config) Config {
-	out := Config{Chips: slices.Clone(cur.Chips), Channels: slices.Clone(cur.Channels)}
-	for _, p := range patch.Chips {
-		if i := slices.IndexFunc(out.Chips, func(q ChipConfig) bool { return q.Name == p.Name }); i >= 0 {
-			out.Chips[i] = p
-		} else {
-			out.Chips = append(out.Chips, p)
-		}
+	return Config{
+		Chips:    services.MergeByName(cur.Chips, patch.Chips, ChipConfig.name),
+		Channels: services.MergeByName(cur.Channels, patch.Channels, ChannelConfig.name),
 	}
-	for _, p := range patch.Channels {
-		if i := slices.IndexFunc(out.Channels, func(q ChannelConfig) bool { return q.Name == p.Name }); i >= 0 {
-			out.Channels[i] = p
-		} else {
-			out.Channels = append(out.Channels, p)
-		}
-	}
-	return out
 }
+
+func (c ChipConfig) name() string    { return c.Name }
+func (c ChannelConfig) name() string { return c.Name }
 
 var busName = regexp.MustCompile(`^(i2c|spi)([0-9]{1,2})$`)
 
@@ -265,28 +230,16 @@ func (c Config) Check(services.Checker) services.Errors {
 		add(services.CodeInvalid, "channels", "%d channels; at most %d", len(c.Channels), MaxChannels)
 		return errs
 	}
-	chipNames := map[string]string{}
+	chipNames := services.NewNames("chip")
 	for i, ch := range c.Chips {
 		f := fmt.Sprintf("chips[%d]", i)
-		if !validName(ch.Name) {
-			add(services.CodeInvalid, f+".name", "name %q: 1–64 bytes, no / + # control characters or leading $", truncate(ch.Name, 70))
-		} else if prev, dup := chipNames[ch.Name]; dup {
-			add(services.CodeConflict, f+".name", "duplicate chip name %q (also %s)", ch.Name, prev)
-		} else {
-			chipNames[ch.Name] = f
-		}
+		errs = append(errs, chipNames.Check(f, ch.Name)...)
 		errs = append(errs, checkChip(f, ch)...)
 	}
-	names := map[string]string{}
+	names := services.NewNames("")
 	for i, ch := range c.Channels {
 		f := fmt.Sprintf("channels[%d]", i)
-		if !services.ValidTopicName(ch.Name) {
-			add(services.CodeInvalid, f+".name", "name %q cannot stand as a topic level (1–64 bytes, no / + # control characters or leading $)", truncate(ch.Name, 70))
-		} else if prev, dup := names[ch.Name]; dup {
-			add(services.CodeConflict, f+".name", "duplicate name %q (also %s)", ch.Name, prev)
-		} else {
-			names[ch.Name] = f
-		}
+		errs = append(errs, names.Check(f, ch.Name)...)
 		errs = append(errs, c.checkChannel(f, ch)...)
 	}
 	return errs
@@ -300,7 +253,7 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 	}
 	model, ok := LookupChip(ch.Chip)
 	if !ok || ch.Chip != model.Name {
-		add("chip", "unknown chip %q (want mcp3008, ads1115, ads1015, pcf8591, iio or sim)", truncate(ch.Chip, 40))
+		add("chip", "unknown chip %q (want mcp3008, ads1115, ads1015, pcf8591, iio or sim)", services.Truncate(ch.Chip, 40))
 		return errs
 	}
 	want := func(field string, set bool, why string) {
@@ -311,7 +264,7 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 	switch model.Bus {
 	case "i2c":
 		if m := busName.FindStringSubmatch(ch.bus()); m == nil || m[1] != "i2c" {
-			add("bus", "%q is not an I2C bus (i2c1 is the header's, pins 3 and 5)", truncate(ch.Bus, 40))
+			add("bus", "%q is not an I2C bus (i2c1 is the header's, pins 3 and 5)", services.Truncate(ch.Bus, 40))
 		}
 		if ch.Addr < 0 || ch.Addr > 0x7f || !model.hasAddr(uint16(ch.addr())) {
 			add("addr", "%s: the %s answers at %s only", hexAddr(ch.addr()), ch.Chip, addrList(model.Addrs))
@@ -322,7 +275,7 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 	case "spi":
 		m := busName.FindStringSubmatch(ch.bus())
 		if m == nil || m[1] != "spi" {
-			add("bus", "%q is not an SPI bus (spi0 is the header's)", truncate(ch.Bus, 40))
+			add("bus", "%q is not an SPI bus (spi0 is the header's)", services.Truncate(ch.Bus, 40))
 		} else if n := maxCS(m[2]); ch.CS < 0 || ch.CS > n {
 			add("cs", "chip select %d: %s has chip selects 0–%d", ch.CS, ch.bus(), n)
 		}
@@ -336,7 +289,7 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 		want("addr", ch.Addr != 0, "addr is for I2C chips")
 		want("cs", ch.CS != 0, "cs is for SPI chips")
 		want("speed_hz", ch.SpeedHz != 0, "speed_hz is the mcp3008's SPI clock")
-		if model.Bus == "iio" && !validName(ch.Device) {
+		if model.Bus == "iio" && !services.ValidTopicName(ch.Device) {
 			add("device", "an iio chip needs its device: iio:deviceN or the driver's name (mcp3008, ads1015)")
 		}
 		want("device", model.Bus == "sim" && ch.Device != "", "device is for iio chips")
@@ -374,7 +327,7 @@ func (c Config) checkChannel(f string, ch ChannelConfig) services.Errors {
 	case idx < 0 && ch.Chip == "":
 		add("chip", "no chips configured: add one under chips (mcp3008, ads1115, ads1015, pcf8591, iio or sim)")
 	case idx < 0:
-		add("chip", "no chip named %q under chips", truncate(ch.Chip, 64))
+		add("chip", "no chip named %q under chips", services.Truncate(ch.Chip, 64))
 	default:
 		if model, ok := LookupChip(cc.Chip); ok && cc.Chip == model.Name {
 			if err := model.Check(ch.channel()); err != nil {
@@ -397,18 +350,7 @@ func (c Config) checkChannel(f string, ch ChannelConfig) services.Errors {
 	if !(ch.Deadband >= 0 && ch.Deadband <= maxDeadband) {
 		add("deadband", "%g: the deadband must be between 0 (publish every reading) and %g", ch.Deadband, maxDeadband)
 	}
-	if math.Abs(ch.Scale) > maxScale {
-		add("scale", "%g: at most %g either way", ch.Scale, maxScale)
-	}
-	if math.Abs(ch.Offset) > maxScale {
-		add("offset", "%g: at most %g either way", ch.Offset, maxScale)
-	}
-	if msg := checkUnit(ch.Unit); msg != "" {
-		add("unit", "%s", msg)
-	} else if ch.Unit == "" && (ch.Scale != 0 && ch.Scale != 1 || ch.Offset != 0) {
-		add("unit", "scale and offset change what the value means: say its unit (\"V\" if it is still volts)")
-	}
-	return errs
+	return append(errs, services.CheckScale(f, ch.Scale, ch.Offset, ch.Unit)...)
 }
 
 // conversionTime is how long the chip takes to convert ch, rounded up to
@@ -423,23 +365,6 @@ func conversionTime(model Chip, ch Channel) time.Duration {
 	return (period + period/10 + time.Millisecond - 1).Truncate(time.Millisecond)
 }
 
-// checkUnit returns why unit cannot be a unit, or "".
-func checkUnit(unit string) string {
-	switch {
-	case len(unit) > maxUnit:
-		return fmt.Sprintf("%q: at most %d bytes", truncate(unit, 20), maxUnit)
-	case !utf8.ValidString(unit) || strings.ContainsFunc(unit, func(r rune) bool { return unicode.IsControl(r) || r == '"' || r == '\\' }):
-		return fmt.Sprintf("%q: no control characters, quotes or backslashes", truncate(unit, 20))
-	case unit != strings.TrimSpace(unit):
-		return fmt.Sprintf("%q: no leading or trailing spaces", unit)
-	}
-	return ""
-}
-
-// validName reports whether a chip or device name is usable: as a topic
-// level, since it shows in errors and descriptions next to topics.
-func validName(s string) bool { return services.ValidTopicName(s) }
-
 func join(path, field string) string {
 	if field == "" {
 		return path
@@ -448,10 +373,3 @@ func join(path, field string) string {
 }
 
 func hexAddr(a int) string { return "0x" + strconv.FormatInt(int64(a), 16) }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}

@@ -1,13 +1,9 @@
 package ain
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rollcall/rollcall/services"
 	"github.com/rollcall/rollcall/services/servicestest"
@@ -17,16 +13,9 @@ const hostName = "pizero2"
 
 var topics = services.Topics{Host: hostName, Service: Name}
 
-// harness runs the service on a fake bus and a fake clock, on a host
-// whose claims hold i2c1 and GPIO 4 (servicestest.Claims) and holds.
+// harness runs the service: see servicestest.Harness.
 type harness struct {
-	t      *testing.T
-	svc    *Service
-	bus    *servicestest.Bus
-	fake   *servicestest.Clock
-	claims *services.Claims
-	dir    string
-	stop   func()
+	*servicestest.Harness[*Service]
 }
 
 // env says how to run the service under test.
@@ -43,93 +32,26 @@ func start(t *testing.T, cfg Config, dir string) *harness {
 	return startWith(t, cfg, dir, env{sim: true})
 }
 
+// startWith runs the service on a fake bus and a fake clock, on a host
+// whose claims hold i2c1 and GPIO 4 (servicestest.Claims) and e.holds.
 func startWith(t *testing.T, cfg Config, dir string, e env) *harness {
 	t.Helper()
-	h := &harness{t: t, bus: servicestest.NewBus(), fake: servicestest.NewClock(), claims: servicestest.Claims(t, e.holds), dir: dir}
-	svc, err := New(cfg, ServiceOptions{
-		Env:  services.Env{Host: hostName, StateDir: dir, Sim: e.sim, Sysfs: e.sysfs, Claims: h.claims, Clock: h.fake},
-		Open: e.open,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, h.bus) }()
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(servicestest.Timeout):
-			t.Fatal("Run did not return")
-		}
-	}
-	t.Cleanup(h.stop)
-	<-svc.Serving()
-	return h
-}
-
-func (h *harness) request(topic, payload string) servicestest.Result {
-	h.t.Helper()
-	return h.bus.Request(h.t, topics, hostName+"/ain/"+topic, payload)
-}
-
-// setup applies payload and fails the test unless it is accepted.
-func (h *harness) setup(payload string) {
-	h.t.Helper()
-	if r := h.request("setup", payload); r.Status != "ok" {
-		h.t.Fatalf("setup %s: %+v", payload, r.Problems())
-	}
-}
-
-// do runs f on the service's goroutine and waits for it.
-func (h *harness) do(f func()) {
-	h.t.Helper()
-	done := make(chan struct{})
-	h.svc.Do(func() { f(); close(done) })
-	select {
-	case <-done:
-	case <-time.After(servicestest.Timeout):
-		h.t.Fatal("the service's goroutine did not run")
-	}
-}
-
-// advance moves the fake clock on: the reads due run before it returns.
-func (h *harness) advance(d time.Duration) {
-	h.t.Helper()
-	h.fake.Advance(d)
-}
-
-// flush waits until everything the service queued for the bus so far
-// has gone out: a setup query's answer is queued behind it.
-func (h *harness) flush() {
-	h.t.Helper()
-	if r := h.request("setup", ""); r.Status != "ok" {
-		h.t.Fatalf("setup query: %+v", r.Problems())
-	}
+	return &harness{servicestest.Start(t, servicestest.Options{Host: hostName, Dir: dir, Holds: e.holds, Sim: e.sim, Sysfs: e.sysfs},
+		func(env services.Env) (*Service, error) { return New(cfg, ServiceOptions{Env: env, Open: e.open}) })}
 }
 
 // readings returns the payloads published on channel name's topic after
 // mark from.
 func (h *harness) readings(from int, name string) []reading {
-	h.t.Helper()
+	h.T.Helper()
 	var out []reading
-	for _, m := range h.bus.Published(from, hostName+"/ain/input/"+name) {
+	for _, m := range h.Bus.Published(from, hostName+"/ain/input/"+name) {
 		var r reading
 		if err := json.Unmarshal([]byte(m.Payload), &r); err != nil {
-			h.t.Fatalf("reading %q: %v", m.Payload, err)
+			h.T.Fatalf("reading %q: %v", m.Payload, err)
 		}
 		if !m.Retained {
-			h.t.Errorf("reading %q not retained", m.Payload)
+			h.T.Errorf("reading %q not retained", m.Payload)
 		}
 		out = append(out, r)
 	}
@@ -154,48 +76,30 @@ type testState struct {
 	Schema   json.RawMessage `json:"schema"`
 }
 
-func decodeState(t testing.TB, d services.Description) testState {
-	t.Helper()
-	b, err := json.Marshal(d.State)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st testState
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatalf("state %s: %v", b, err)
-	}
-	return st
-}
-
 func (h *harness) state() testState {
-	h.t.Helper()
-	return decodeState(h.t, h.svc.Describe())
+	h.T.Helper()
+	return servicestest.DecodeState[testState](h.T, h.Svc.Describe())
 }
 
 // channel returns the state of channel name.
 func (h *harness) channel(name string) ChannelState {
-	h.t.Helper()
+	h.T.Helper()
 	for _, c := range h.state().Channels {
 		if c.Name == name {
 			return c
 		}
 	}
-	h.t.Fatalf("no channel %s in the state", name)
+	h.T.Fatalf("no channel %s in the state", name)
 	return ChannelState{}
 }
 
 func (h *harness) sim(chip string) *Sim {
-	h.t.Helper()
-	s, ok := h.svc.Sim(chip)
+	h.T.Helper()
+	s, ok := h.Svc.Sim(chip)
 	if !ok {
-		h.t.Fatalf("chip %s is not an open sim", chip)
+		h.T.Fatalf("chip %s is not an open sim", chip)
 	}
 	return s
-}
-
-func (h *harness) saved() string {
-	b, _ := os.ReadFile(filepath.Join(h.dir, Name+".json"))
-	return string(b)
 }
 
 // fakeConv is a converter whose reads a test controls: it returns volts

@@ -1,25 +1,13 @@
 package ain
 
-import (
-	"encoding/json"
-	"sync"
-)
+import "github.com/rollcall/rollcall/services"
 
 // Schemas returns the JSON Schema (draft 2020-12) of the setup payload,
 // as it appears in the description's state under "schema"; the service
 // has no set topic. A user interface can build its forms from it.
 func Schemas() map[string]any {
-	name := map[string]any{"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^$/+#][^/+#]*$"}
-	duration := map[string]any{"description": "a Go duration (\"20ms\", \"5s\") or a number of milliseconds",
-		"oneOf": []any{
-			map[string]any{"type": "string", "pattern": `^[0-9.]+(ns|us|µs|ms|s|m|h)([0-9.]+(ns|us|µs|ms|s|m|h))*$`},
-			map[string]any{"type": "number", "minimum": 0},
-		}}
-	object := func(required []string, props map[string]any) map[string]any {
-		return map[string]any{"type": "object", "additionalProperties": false, "required": required, "properties": props}
-	}
-	chip := object([]string{"name", "chip"}, map[string]any{
-		"name":     with(name, "unique among chips; channels name their chip by it"),
+	chip := services.SchemaObject("", []string{"name", "chip"}, map[string]any{
+		"name":     services.SchemaName("unique among chips; channels name their chip by it"),
 		"chip":     map[string]any{"type": "string", "enum": []string{ChipMCP3008, ChipADS1115, ChipADS1015, ChipPCF8591, ChipIIO, ChipSim}},
 		"bus":      map[string]any{"type": "string", "pattern": "^(i2c|spi)[0-9]{1,2}$", "description": "i2c1 (default for I2C chips) or spi0 (default for the mcp3008)"},
 		"addr":     map[string]any{"type": "integer", "minimum": 0x48, "maximum": 0x4f, "default": defaultAddr, "description": "I2C address (72 = 0x48; YAML takes 0x48): ads1x15 0x48–0x4b, pcf8591 0x48–0x4f"},
@@ -29,64 +17,37 @@ func Schemas() map[string]any {
 		"device":   map[string]any{"type": "string", "minLength": 1, "maxLength": 64, "description": "iio: iio:deviceN or the driver's name for it (mcp3008, ads1015)"},
 		"dac":      map[string]any{"type": "boolean", "description": "pcf8591: the dac service drives the chip's analog output; conversions keep it enabled and the address is shared with dac"},
 	})
-	channel := object([]string{"name", "channel"}, map[string]any{
-		"name":     with(name, "unique among channels; the last level of the channel's topics"),
+	channel := services.SchemaObject("", []string{"name", "channel"}, map[string]any{
+		"name":     services.SchemaName("unique among channels; the last level of the channel's topics"),
 		"chip":     map[string]any{"type": "string", "description": "the chip's name; default the first chip"},
 		"channel":  map[string]any{"type": "integer", "minimum": 0, "description": "the chip's input (0–7 mcp3008, 0–3 ads1x15 and pcf8591, N of in_voltageN_raw on iio); with neg, the positive side of a pair"},
 		"neg":      map[string]any{"type": "integer", "minimum": 0, "description": "differential: the pair's negative input (mcp3008 0-1, 1-0, 2-3…; ads1x15 0-1, 0-3, 1-3, 2-3; pcf8591 0-1, 0-3, 1-3, 2-3)"},
 		"range":    map[string]any{"type": "number", "enum": []float64{0, 6.144, 4.096, 2.048, 1.024, 0.512, 0.256}, "description": "ads1x15: full-scale range in volts (PGA); 0 is 4.096"},
 		"rate":     map[string]any{"type": "integer", "enum": []int{0, 8, 16, 32, 64, 128, 250, 475, 490, 860, 920, 1600, 2400, 3300}, "description": "ads1x15: samples per second (ads1115 8–860, ads1015 128–3300); 0 is the chip's default"},
-		"interval": with(duration, "how often the channel is read: 1ms to 24h; 0 is 1s; an ads1x15 needs at least one conversion time"),
+		"interval": services.SchemaDuration("how often the channel is read: 1ms to 24h; 0 is 1s; an ads1x15 needs at least one conversion time"),
 		"deadband": map[string]any{"type": "number", "minimum": 0, "description": "publish only when the value moved this far (in unit) from the last one published; 0 publishes every reading"},
 		"scale":    map[string]any{"type": "number", "default": 1, "description": "value = volts × scale + offset; 0 is 1"},
 		"offset":   map[string]any{"type": "number", "default": 0},
-		"unit":     map[string]any{"type": "string", "maxLength": maxUnit, "default": defaultUnit, "description": "the value's unit; required with scale or offset"},
+		"unit":     map[string]any{"type": "string", "maxLength": services.MaxUnit, "default": defaultUnit, "description": "the value's unit; required with scale or offset"},
 	})
-	list := func(items map[string]any) map[string]any { return map[string]any{"type": "array", "items": items} }
-	setup := map[string]any{
-		"$schema":              "https://json-schema.org/draft/2020-12/schema",
-		"title":                "ain setup",
-		"description":          "payload of <host>/ain/setup, JSON or YAML; an empty payload queries the current setup; chips left out are kept",
-		"type":                 "object",
-		"additionalProperties": false,
-		"properties": map[string]any{
-			"id":       map[string]any{"description": "echoed in the result"},
-			"merge":    map[string]any{"type": "boolean", "description": "merge chips and channels by name instead of replacing them"},
-			"chips":    list(chip),
-			"channels": list(channel),
-		},
-	}
-	reading := map[string]any{
-		"$schema":     "https://json-schema.org/draft/2020-12/schema",
-		"title":       "ain reading",
-		"description": "payload of <host>/ain/input/<name>, retained; <host>/ain/input/<name>/value carries the value alone, a plain number",
-		"type":        "object",
-		"required":    []string{"value", "unit", "raw", "volts", "ts"},
-		"properties": map[string]any{
-			"value": map[string]any{"type": "number", "description": "volts × scale + offset"},
-			"unit":  map[string]any{"type": "string"},
-			"raw":   map[string]any{"type": "integer", "description": "the chip's code"},
-			"volts": map[string]any{"type": "number", "description": "the voltage at the input"},
-			"ts":    map[string]any{"type": "string", "format": "date-time", "description": "when it was read, RFC 3339 UTC with milliseconds"},
-		},
-	}
+	setup := services.SchemaSetup(Name, "merge chips and channels by name instead of replacing them", "; chips left out are kept", map[string]any{
+		"chips":    services.SchemaList(0, chip),
+		"channels": services.SchemaList(0, channel),
+	})
+	reading := services.SchemaDocument("ain reading",
+		"payload of <host>/ain/input/<name>, retained; <host>/ain/input/<name>/value carries the value alone, a plain number", map[string]any{
+			"type":     "object",
+			"required": []string{"value", "unit", "raw", "volts", "ts"},
+			"properties": map[string]any{
+				"value": map[string]any{"type": "number", "description": "volts × scale + offset"},
+				"unit":  map[string]any{"type": "string"},
+				"raw":   map[string]any{"type": "integer", "description": "the chip's code"},
+				"volts": map[string]any{"type": "number", "description": "the voltage at the input"},
+				"ts":    map[string]any{"type": "string", "format": "date-time", "description": "when it was read, RFC 3339 UTC with milliseconds"},
+			},
+		})
 	return map[string]any{"setup": setup, "reading": reading}
 }
 
-func with(base map[string]any, description string) map[string]any {
-	m := make(map[string]any, len(base)+1)
-	for k, v := range base {
-		m[k] = v
-	}
-	m["description"] = description
-	return m
-}
-
 // schemas is Schemas, marshalled once.
-var schemas = sync.OnceValue(func() json.RawMessage {
-	b, err := json.Marshal(Schemas())
-	if err != nil {
-		panic(err)
-	}
-	return b
-})
+var schemas = services.SchemaJSON(Schemas)

@@ -67,13 +67,7 @@ var simChip = ChipConfig{Name: "sim", Chip: ChipSim}
 // New builds the service from cfg, or from the setup saved in the state
 // directory. Chips are opened and channels read from Run on.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
-	if env.Sysfs == "" {
-		env.Sysfs = "/sys"
-	}
+	env := opts.Env.WithDefaults()
 	s := &Service{env: env, clock: env.Clock, open: opts.Open, chips: map[string]*chip{}, scans: map[string]*scanner{}}
 	if env.Sim && len(cfg.Chips) == 0 {
 		cfg.Chips = []ChipConfig{simChip}
@@ -163,70 +157,63 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 	oldChips, oldScans := s.chips, s.scans
 	s.mu.Unlock()
 
-	chips := map[string]*chip{}
-	var opened []*chip
-	fail := func(err error) error {
-		for _, c := range opened {
-			c.close()
-		}
-		return err
+	chips := services.Reconcile(slices.Collect(maps.Values(oldChips)), len(next.Chips),
+		func(c *chip, i int) bool { return c.spec == next.Chips[i] },
+		func(i int) *chip { return &chip{spec: next.Chips[i], open: s.openerFor(next.Chips[i])} })
+	if c, err := chips.Open(!s.started, (*chip).ensure, s.retry, closeNew); err != nil {
+		return services.Errorf(services.CodeHardware, fmt.Sprintf("chips[%d]", slices.Index(chips.Next, c)), "chip %s: %v", c.spec.Name, err)
 	}
-	for i, spec := range next.Chips {
-		if c, ok := oldChips[spec.Name]; ok && c.spec == spec {
-			chips[spec.Name] = c
-			continue
-		}
-		c := &chip{spec: spec, open: s.openerFor(spec)}
-		if err := c.ensure(); err != nil {
-			if s.started {
-				return fail(services.Errorf(services.CodeHardware, fmt.Sprintf("chips[%d]", i), "chip %s: %v", spec.Name, err))
-			}
-			s.Logger().Error("cannot open chip; its channels will retry", "chip", spec.Name, "err", err)
-		}
-		opened = append(opened, c)
-		chips[spec.Name] = c
+	byName := make(map[string]*chip, len(chips.Next))
+	for _, c := range chips.Next {
+		byName[c.spec.Name] = c
 	}
-	if errs := s.checkDevices(next, chips); errs != nil && s.started {
-		return fail(errs)
+	if errs := s.checkDevices(next, byName); errs != nil && s.started {
+		chips.Discard(closeNew)
+		return errs
 	}
 
-	scans := map[string]*scanner{}
-	var fresh []*scanner
-	for i, spec := range next.Channels {
-		cc, _ := next.chipOf(spec)
-		c := chips[cc.Name]
-		field := fmt.Sprintf("channels[%d]", i)
-		// A channel that moved in the list starts again: its read errors
-		// must name its new place.
-		if sc, ok := oldScans[spec.Name]; ok && sc.chip == c && sc.spec.equal(spec) && sc.field == field {
-			scans[spec.Name] = sc
-			continue
-		}
-		sc := s.newScanner(spec, field, c)
-		scans[spec.Name] = sc
-		fresh = append(fresh, sc)
+	// A channel that moved in the list starts again: its read errors must
+	// name its new place.
+	chipOf := func(i int) *chip {
+		cc, _ := next.chipOf(next.Channels[i])
+		return byName[cc.Name]
 	}
-	for name, sc := range oldScans {
-		if scans[name] != sc {
-			sc.stop()
-		}
+	field := func(i int) string { return fmt.Sprintf("channels[%d]", i) }
+	scans := services.Reconcile(slices.Collect(maps.Values(oldScans)), len(next.Channels),
+		func(sc *scanner, i int) bool {
+			return sc.chip == chipOf(i) && sc.spec.equal(next.Channels[i]) && sc.field == field(i)
+		},
+		func(i int) *scanner { return s.newScanner(next.Channels[i], field(i), chipOf(i)) })
+	for _, sc := range scans.Gone {
+		sc.stop()
 	}
-	for name, c := range oldChips {
-		if chips[name] != c {
-			c.close()
-		}
+	for _, c := range chips.Gone {
+		c.close()
 	}
 	// Started before they are shown, so the description never sees a
 	// channel without its scan.
-	for _, sc := range fresh {
+	for _, sc := range scans.New {
 		sc.start()
 	}
+	byChannel := make(map[string]*scanner, len(scans.Next))
+	for _, sc := range scans.Next {
+		byChannel[sc.spec.Name] = sc
+	}
 	s.mu.Lock()
-	s.chips, s.scans = chips, scans
+	s.chips, s.scans = byName, byChannel
 	s.mu.Unlock()
 	s.started = true
 	return nil
 }
+
+// retry logs a chip that cannot be opened at start: its channels' reads
+// try again.
+func (s *Service) retry(c *chip, err error) {
+	s.Logger().Error("cannot open chip; its channels will retry", "chip", c.spec.Name, "err", err)
+}
+
+// closeNew closes a chip a failed setup opened.
+func closeNew(c *chip) { _ = c.close() }
 
 // checkDevices checks the channels of iio chips against the inputs their
 // device really has, once it is open.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"strings"
 	"syscall"
@@ -21,8 +20,8 @@ import (
 // as a plain number on input/<name>/value.
 func TestServiceSetupAndReadings(t *testing.T) {
 	h := start(t, Config{}, t.TempDir())
-	from := h.bus.Mark()
-	r := h.request("setup", `{"id":1,"channels":[{"name":"soil","channel":0},
+	from := h.Bus.Mark()
+	r := h.Request("setup", `{"id":1,"channels":[{"name":"soil","channel":0},
 		{"name":"moisture","channel":1,"scale":20,"offset":-3,"unit":"%","interval":"250ms"}]}`)
 	if r.Status != "ok" || string(r.ID) != "1" {
 		t.Fatalf("setup %+v", r)
@@ -32,10 +31,10 @@ func TestServiceSetupAndReadings(t *testing.T) {
 	}
 	h.sim("sim").Pin(0, 1.65) // 2048 of 4096
 	h.sim("sim").Pin(1, 1.65)
-	h.advance(0)
-	now := h.fake.Now().UTC().Format(tsLayout)
-	h.bus.Expect(t, from, hostName+"/ain/input/soil/value", "1.65")
-	h.bus.Expect(t, from, hostName+"/ain/input/moisture/value", "30")
+	h.Advance(0)
+	now := h.Clock.Now().UTC().Format(tsLayout)
+	h.Bus.Expect(t, from, hostName+"/ain/input/soil/value", "1.65")
+	h.Bus.Expect(t, from, hostName+"/ain/input/moisture/value", "30")
 	tests := []struct {
 		name string
 		want reading
@@ -50,13 +49,13 @@ func TestServiceSetupAndReadings(t *testing.T) {
 				t.Errorf("readings %+v, want %+v", got, tc.want)
 			}
 			for _, topic := range []string{hostName + "/ain/input/" + tc.name, hostName + "/ain/input/" + tc.name + "/value"} {
-				if _, ok := h.bus.Retained(topic); !ok {
+				if _, ok := h.Bus.Retained(topic); !ok {
 					t.Errorf("%s not retained", topic)
 				}
 			}
 		})
 	}
-	d := h.svc.Describe()
+	d := h.Svc.Describe()
 	if len(d.Inputs) != 2 || d.Inputs[1].Value != 30.0 || d.Health != "ok" {
 		t.Errorf("description inputs %+v health %s", d.Inputs, d.Health)
 	}
@@ -66,18 +65,18 @@ func TestServiceSetupAndReadings(t *testing.T) {
 // service's clock, and every reading is published without a deadband.
 func TestServiceReadsOnTheClock(t *testing.T) {
 	h := start(t, Config{Channels: []ChannelConfig{{Name: "drift", Channel: 3, Interval: services.Duration(100 * time.Millisecond)}}}, "")
-	from := h.bus.Mark()
-	start := h.fake.Now()
+	from := h.Bus.Mark()
+	start := h.Clock.Now()
 	// The outbox keeps only the latest unsent value of a topic, as a
 	// slow session would: flush after each read to see them all.
-	h.advance(0)
-	h.flush()
+	h.Advance(0)
+	h.Flush()
 	for range 5 {
-		h.advance(100 * time.Millisecond)
-		h.flush()
+		h.Advance(100 * time.Millisecond)
+		h.Flush()
 	}
-	h.advance(50 * time.Millisecond) // half an interval: no read
-	h.flush()
+	h.Advance(50 * time.Millisecond) // half an interval: no read
+	h.Flush()
 	got := h.readings(from, "drift")
 	if len(got) != 6 {
 		t.Fatalf("%d readings after 0.55 s at 100 ms, want 6: %+v", len(got), got)
@@ -100,7 +99,7 @@ func TestServiceReadsOnTheClock(t *testing.T) {
 // published is read and counted, not published.
 func TestServiceDeadband(t *testing.T) {
 	h := start(t, Config{Channels: []ChannelConfig{{Name: "tank", Channel: 2, Deadband: 0.1}}}, "")
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	steps := []struct {
 		volts   float64
 		publish bool
@@ -116,16 +115,16 @@ func TestServiceDeadband(t *testing.T) {
 	for i, s := range steps {
 		h.sim("sim").Pin(2, s.volts)
 		if i == 0 {
-			h.advance(0)
+			h.Advance(0)
 		} else {
-			h.advance(time.Second)
+			h.Advance(time.Second)
 		}
-		h.flush()
+		h.Flush()
 		if s.publish {
 			want = append(want, math.Round(s.volts*4096/3.3)*3.3/4096)
 		}
 	}
-	h.flush()
+	h.Flush()
 	var got []float64
 	for _, r := range h.readings(from, "tank") {
 		got = append(got, r.Volts)
@@ -146,13 +145,13 @@ func TestServiceDeadband(t *testing.T) {
 // advanceUntil advances the clock by step until f has been called n
 // times, and returns how long that took.
 func (h *harness) advanceUntil(f *fakeConv, n int, step time.Duration) time.Duration {
-	h.t.Helper()
+	h.T.Helper()
 	var took time.Duration
 	for f.count() < n {
 		if took > 10*time.Minute {
-			h.t.Fatalf("%d reads after %v, want %d", f.count(), took, n)
+			h.T.Fatalf("%d reads after %v, want %d", f.count(), took, n)
 		}
-		h.advance(step)
+		h.Advance(step)
 		took += step
 	}
 	return took
@@ -174,21 +173,21 @@ func TestServiceReadErrors(t *testing.T) {
 	}
 	h := startWith(t, cfg, "", env{open: func(c ChipConfig) (Converter, error) { return convs[c.Name], nil }})
 	adc, other := convs["adc"], convs["other"]
-	h.advance(0)
-	h.bus.Expect(t, 0, hostName+"/ain/input/soil/value", "1")
+	h.Advance(0)
+	h.Bus.Expect(t, 0, hostName+"/ain/input/soil/value", "1")
 
 	eio := fmt.Errorf("mcp3008 on SPI0.0: convert input 0: %w", syscall.EIO)
 	adc.set(0, eio)
-	changed := h.bus.ChangedCount()
-	from := h.bus.Mark()
-	h.advance(100 * time.Millisecond) // soil fails once
-	r := h.bus.AwaitResult(t, topics, from, services.OpRead)
+	changed := h.Bus.ChangedCount()
+	from := h.Bus.Mark()
+	h.Advance(100 * time.Millisecond) // soil fails once
+	r := h.Bus.AwaitResult(t, topics, from, services.OpRead)
 	if r.Status != "error" || r.Error == nil || r.Error.Code != services.CodeHardware || r.Error.Field != "channels[0]" ||
 		!strings.Contains(r.Error.Message, "soil") || !strings.Contains(r.Error.Message, "input/output error") {
 		t.Fatalf("read error result %+v", r.Error)
 	}
-	h.bus.WaitFor(t, "the description republished", func(_ []servicestest.Message, n, _ int) bool { return n > changed })
-	d := h.svc.Describe()
+	h.Bus.WaitFor(t, "the description republished", func(_ []servicestest.Message, n, _ int) bool { return n > changed })
+	d := h.Svc.Describe()
 	if d.Health != "error" || !strings.Contains(d.Error, "1 of 2 channels failing; soil: 1 read errors") {
 		t.Errorf("health %s %q", d.Health, d.Error)
 	}
@@ -207,13 +206,13 @@ func TestServiceReadErrors(t *testing.T) {
 	// The waits double up to a minute: the 11th failure comes 102.3 s
 	// after the first, and is the first reported since.
 	h.advanceUntil(adc, 11, time.Second)
-	h.flush()
-	if n := len(resultsOf(h.bus.Since(from), services.OpRead)); n != 1 {
+	h.Flush()
+	if n := len(resultsOf(h.Bus.Since(from), services.OpRead)); n != 1 {
 		t.Errorf("%d read errors reported before a minute had passed, want 1", n)
 	}
 	h.advanceUntil(adc, 12, time.Second)
-	h.flush()
-	results := resultsOf(h.bus.Since(from), services.OpRead)
+	h.Flush()
+	results := resultsOf(h.Bus.Since(from), services.OpRead)
 	if len(results) != 2 {
 		t.Fatalf("read error results after 102 s: %+v", results)
 	}
@@ -224,10 +223,10 @@ func TestServiceReadErrors(t *testing.T) {
 	// The chip answers again: the next try reads, health clears, and the
 	// channel is back to its interval.
 	adc.set(1.5, nil)
-	from = h.bus.Mark()
+	from = h.Bus.Mark()
 	h.advanceUntil(adc, 13, time.Second)
-	h.bus.Expect(t, from, hostName+"/ain/input/soil/value", "1.5")
-	if d := h.svc.Describe(); d.Health != "ok" {
+	h.Bus.Expect(t, from, hostName+"/ain/input/soil/value", "1.5")
+	if d := h.Svc.Describe(); d.Health != "ok" {
 		t.Errorf("health after recovery: %s %q", d.Health, d.Error)
 	}
 	if took := h.advanceUntil(adc, 14, 10*time.Millisecond); took != 100*time.Millisecond {
@@ -262,8 +261,8 @@ func TestServiceChipMissingAtBoot(t *testing.T) {
 	cfg := Config{Chips: []ChipConfig{{Name: "adc", Chip: ChipMCP3008}},
 		Channels: []ChannelConfig{{Name: "soil", Channel: 0, Interval: services.Duration(time.Second)}}}
 	h := startWith(t, cfg, t.TempDir(), env{open: open})
-	h.advance(0)
-	r := h.bus.AwaitResult(t, topics, 0, services.OpRead)
+	h.Advance(0)
+	r := h.Bus.AwaitResult(t, topics, 0, services.OpRead)
 	if r.Error == nil || !strings.Contains(r.Error.Message, "dtparam=spi=on") {
 		t.Fatalf("read error %+v", r.Error)
 	}
@@ -271,22 +270,22 @@ func TestServiceChipMissingAtBoot(t *testing.T) {
 		t.Errorf("chip state %+v", st.Chips[0])
 	}
 	plugged = true
-	h.advance(2 * time.Second)
-	h.bus.Expect(t, 0, hostName+"/ain/input/soil/value", "0.5")
+	h.Advance(2 * time.Second)
+	h.Bus.Expect(t, 0, hostName+"/ain/input/soil/value", "0.5")
 	if st := h.state(); !st.Chips[0].Open || st.Chips[0].Error != "" {
 		t.Errorf("chip state once plugged %+v", st.Chips[0])
 	}
 
-	saved := h.saved()
+	saved := h.Saved()
 	plugged = false
-	r = h.request("setup", `{"chips":[{"name":"adc","chip":"mcp3008"},{"name":"b","chip":"mcp3008","cs":1}],"channels":[{"name":"soil","channel":0},{"name":"x","chip":"b","channel":0}]}`)
+	r = h.Request("setup", `{"chips":[{"name":"adc","chip":"mcp3008"},{"name":"b","chip":"mcp3008","cs":1}],"channels":[{"name":"soil","channel":0},{"name":"x","chip":"b","channel":0}]}`)
 	if r.Error == nil || r.Error.Code != services.CodeHardware || r.Error.Field != "chips[1]" {
 		t.Fatalf("setup with an unplugged chip: %+v", r)
 	}
-	if h.saved() != saved || len(h.state().Config.Chips) != 1 {
+	if h.Saved() != saved || len(h.state().Config.Chips) != 1 {
 		t.Error("a refused setup changed the configuration")
 	}
-	if held := h.claims.Held(Name); len(held) != 1 {
+	if held := h.Claims.Held(Name); len(held) != 1 {
 		t.Errorf("claims after a refused setup: %v", held)
 	}
 }
@@ -297,13 +296,13 @@ func TestServiceIIO(t *testing.T) {
 	cfg := Config{Chips: []ChipConfig{{Name: "adc", Chip: ChipIIO, Device: "mcp3008"}},
 		Channels: []ChannelConfig{{Name: "soil", Channel: 1}, {Name: "pair", Channel: 0, Neg: ptr(1)}}}
 	h := startWith(t, cfg, "", env{sysfs: "testdata/sys"})
-	h.advance(0)
-	h.bus.Expect(t, 0, hostName+"/ain/input/soil/value", "1.65") // 512 × 3.22265625 mV
-	r := h.request("setup", `{"channels":[{"name":"soil","channel":9}]}`)
+	h.Advance(0)
+	h.Bus.Expect(t, 0, hostName+"/ain/input/soil/value", "1.65") // 512 × 3.22265625 mV
+	r := h.Request("setup", `{"channels":[{"name":"soil","channel":9}]}`)
 	if r.Error == nil || r.Error.Field != "channels[0].channel" || !strings.Contains(r.Error.Message, "iio:device0 (mcp3008): input 9 out of range") {
 		t.Errorf("a channel the device lacks: %+v", r)
 	}
-	if r := h.request("setup", `{"channels":[{"name":"soil","channel":7}]}`); r.Status != "ok" {
+	if r := h.Request("setup", `{"channels":[{"name":"soil","channel":7}]}`); r.Status != "ok" {
 		t.Errorf("a channel the device has: %+v", r.Problems())
 	}
 }
@@ -352,7 +351,7 @@ func TestServiceClaims(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := startWith(t, Config{}, "", env{sim: true, holds: tc.holds})
-			r := h.request("setup", tc.setup)
+			r := h.Request("setup", tc.setup)
 			if tc.field == "" {
 				if r.Status != "ok" {
 					t.Fatalf("refused: %+v", r.Problems())
@@ -367,7 +366,7 @@ func TestServiceClaims(t *testing.T) {
 					t.Errorf("%q does not say %q", r.Error.Message, m)
 				}
 			}
-			if held := h.claims.Held(Name); len(held) != 0 {
+			if held := h.Claims.Held(Name); len(held) != 0 {
 				t.Errorf("a refused setup holds %v", held)
 			}
 		})
@@ -386,9 +385,9 @@ func TestServiceDescription(t *testing.T) {
 		},
 	}
 	h := start(t, cfg, "")
-	h.advance(0)
-	h.bus.Next(t, 0, hostName+"/ain/input/level/value")
-	d := h.svc.Describe()
+	h.Advance(0)
+	h.Bus.Next(t, 0, hostName+"/ain/input/level/value")
+	d := h.Svc.Describe()
 	want := []services.Interface{
 		{Name: "bridge", Topic: hostName + "/ain/input/bridge", Type: "number", Unit: "V", Mode: "channel",
 			Min: ptr(-0.256), Max: ptr(0.256), Interval: services.Duration(20 * time.Millisecond)},
@@ -408,7 +407,7 @@ func TestServiceDescription(t *testing.T) {
 	if d.Inputs[1].Value == nil || len(d.Outputs) != 0 || d.Setup != hostName+"/ain/setup" {
 		t.Errorf("description %+v", d)
 	}
-	st := decodeState(t, d)
+	st := servicestest.DecodeState[testState](t, d)
 	if len(st.Chips) != 2 || st.Chips[0].Driver != "sim" || !st.Chips[0].Open || st.Chips[1].Chip != ChipMCP3008 {
 		t.Errorf("chips %+v", st.Chips)
 	}
@@ -431,24 +430,24 @@ func TestServiceDescription(t *testing.T) {
 // reading drives nothing; recover lifts it.
 func TestServiceEstop(t *testing.T) {
 	h := start(t, Config{Channels: []ChannelConfig{{Name: "soil", Channel: 0}}}, t.TempDir())
-	h.advance(0)
-	if r := h.request("control", "estop"); r.Status != "ok" {
+	h.Advance(0)
+	if r := h.Request("control", "estop"); r.Status != "ok" {
 		t.Fatalf("estop %+v", r)
 	}
-	if r := h.request("setup", `{"channels":[]}`); r.Error == nil || r.Error.Code != services.CodeHalted {
+	if r := h.Request("setup", `{"channels":[]}`); r.Error == nil || r.Error.Code != services.CodeHalted {
 		t.Errorf("setup while halted: %+v", r)
 	}
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	h.sim("sim").Pin(0, 3)
-	h.advance(time.Second)
-	h.bus.Expect(t, from, hostName+"/ain/input/soil/value", "3.00029297")
+	h.Advance(time.Second)
+	h.Bus.Expect(t, from, hostName+"/ain/input/soil/value", "3.00029297")
 	if !h.state().Halted {
 		t.Error("not halted")
 	}
-	if r := h.request("control", "recover"); r.Status != "ok" {
+	if r := h.Request("control", "recover"); r.Status != "ok" {
 		t.Fatalf("recover %+v", r)
 	}
-	h.setup(`{"channels":[]}`)
+	h.OK("setup", `{"channels":[]}`)
 }
 
 // TestServiceKeepsUnchangedChannels: a merge adds a channel and leaves
@@ -456,24 +455,24 @@ func TestServiceEstop(t *testing.T) {
 // topics cleared.
 func TestServiceKeepsUnchangedChannels(t *testing.T) {
 	h := start(t, Config{Channels: []ChannelConfig{{Name: "a", Channel: 0}, {Name: "b", Channel: 1}}}, "")
-	h.advance(0)
-	h.advance(time.Second)
-	h.setup(`{"merge":true,"channels":[{"name":"c","channel":2}]}`)
+	h.Advance(0)
+	h.Advance(time.Second)
+	h.OK("setup", `{"merge":true,"channels":[{"name":"c","channel":2}]}`)
 	if c := h.channel("a"); c.Reads != 2 {
 		t.Errorf("a was restarted by the merge: %+v", c)
 	}
-	h.setup(`{"channels":[{"name":"a","channel":0},{"name":"c","channel":2}]}`)
+	h.OK("setup", `{"channels":[{"name":"a","channel":0},{"name":"c","channel":2}]}`)
 	for _, topic := range []string{hostName + "/ain/input/b", hostName + "/ain/input/b/value"} {
-		h.bus.Expect(t, 0, topic, "")
-		if p, ok := h.bus.Retained(topic); ok {
+		h.Bus.Expect(t, 0, topic, "")
+		if p, ok := h.Bus.Retained(topic); ok {
 			t.Errorf("%s still retained: %q", topic, p)
 		}
 	}
-	from := h.bus.Mark()
-	h.advance(time.Second)
-	h.flush()
+	from := h.Bus.Mark()
+	h.Advance(time.Second)
+	h.Flush()
 	if len(h.readings(from, "b")) != 0 || len(h.readings(from, "a")) != 1 || len(h.readings(from, "c")) != 1 {
-		t.Errorf("after removing b: %s", servicestest.Dump(h.bus.Since(from)))
+		t.Errorf("after removing b: %s", servicestest.Dump(h.Bus.Since(from)))
 	}
 }
 
@@ -481,41 +480,24 @@ func TestServiceKeepsUnchangedChannels(t *testing.T) {
 func TestServiceRestoresSetup(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, Config{}, dir)
-	h.setup(`{"channels":[{"name":"soil","channel":4,"unit":"V","deadband":0.01}]}`)
-	h.stop()
+	h.OK("setup", `{"channels":[{"name":"soil","channel":4,"unit":"V","deadband":0.01}]}`)
+	h.Stop()
 	h2 := start(t, Config{}, dir)
-	h2.advance(0)
-	h2.bus.Next(t, 0, hostName+"/ain/input/soil/value")
+	h2.Advance(0)
+	h2.Bus.Next(t, 0, hostName+"/ain/input/soil/value")
 	if c := h2.channel("soil"); c.Channel != 4 || c.Deadband != 0.01 {
 		t.Errorf("restored %+v", c)
 	}
 }
 
-// badRequest is one case of testdata/bad-requests.json, the ain
-// service's part of the project's corpus of bad input: a request, and the
-// error it must get.
-type badRequest struct {
-	Name    string `json:"name"`
-	Topic   string `json:"topic"` // under <host>/ain/
-	Payload string `json:"payload"`
-	Code    string `json:"code"`
-	Field   string `json:"field"`
-	Says    string `json:"says"` // part of the error's message
-}
-
-// badRequests loads the corpus, plus a payload too large to keep in it.
-func badRequests(t *testing.T) []badRequest {
+// badRequests loads the ain service's part of the project's corpus of bad
+// input, testdata/bad-requests.json, plus a payload too large to keep in
+// it.
+func badRequests(t *testing.T) []servicestest.BadRequest {
 	t.Helper()
-	b, err := os.ReadFile("testdata/bad-requests.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []badRequest
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
-	}
 	big := `{"channels":[{"name":"x","channel":0}],"pad":"` + strings.Repeat("x", 1<<20) + `"}`
-	return append(cases, badRequest{Name: "1 MiB", Topic: "setup", Payload: big, Code: services.CodeTooLarge, Says: "over the 65536 byte limit"})
+	return servicestest.LoadBadRequests(t, "testdata/bad-requests.json",
+		servicestest.BadRequest{Name: "1 MiB", Topic: "setup", Payload: big, Code: services.CodeTooLarge, Says: "over the 65536 byte limit"})
 }
 
 // TestServiceBadRequests: every bad request gets an error naming its
@@ -525,61 +507,23 @@ func TestServiceBadRequests(t *testing.T) {
 	dir := t.TempDir()
 	holds := map[string][]services.Claim{"dac": {services.I2CClaim("chips[0].addr", "i2c1", 0x4b)}}
 	h := startWith(t, Config{}, dir, env{sim: true, holds: holds})
-	h.setup(`{"chips":[{"name":"ads","chip":"ads1115"},{"name":"mcp","chip":"mcp3008"}],
+	h.OK("setup", `{"chips":[{"name":"ads","chip":"ads1115"},{"name":"mcp","chip":"mcp3008"}],
 		"channels":[{"name":"soil","chip":"ads","channel":0},{"name":"level","chip":"mcp","channel":3,"scale":2,"unit":"V"}]}`)
-	h.advance(0)
-	h.flush()
-	saved := h.saved()
-	before := h.state()
-	retained := map[string]string{}
-	for _, n := range []string{"soil", "level"} {
-		for _, topic := range []string{hostName + "/ain/input/" + n, hostName + "/ain/input/" + n + "/value"} {
-			retained[topic], _ = h.bus.Retained(topic)
-		}
-	}
+	h.Advance(0)
+	h.Flush()
+	before := h.Snapshot()
 	cases := badRequests(t)
 	if len(cases) < 15 {
 		t.Fatalf("%d cases in the corpus, want at least 15", len(cases))
 	}
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			from := h.bus.Mark()
-			r := h.request(tc.Topic, tc.Payload)
-			if r.Status != "error" {
-				t.Fatalf("status %s, want an error", r.Status)
-			}
-			found := false
-			for _, e := range r.Problems() {
-				if e.Code == tc.Code && e.Field == tc.Field {
-					found = true
-					if !strings.Contains(e.Message, tc.Says) {
-						t.Errorf("%q does not say %q", e.Message, tc.Says)
-					}
-				}
-			}
-			if !found {
-				t.Fatalf("problems %+v, want %s at %q", r.Problems(), tc.Code, tc.Field)
-			}
-			for _, m := range h.bus.Since(from) {
-				if strings.Contains(m.Topic, "/input/") {
-					t.Errorf("published %s after a bad request", m.Topic)
-				}
-			}
-			if h.saved() != saved {
-				t.Error("state file changed")
-			}
-			for topic, want := range retained {
-				if got, _ := h.bus.Retained(topic); got != want {
-					t.Errorf("%s changed to %q", topic, got)
-				}
-			}
-			if after := h.state(); !reflect.DeepEqual(before.Config, after.Config) {
-				t.Errorf("config changed:\n%+v\n%+v", before.Config, after.Config)
-			}
+			h.Refuses(t, tc)
+			h.Unchanged(t, before)
 		})
 	}
 	// Every problem is reported, not just the first.
-	r := h.request("setup", `{"chips":[{"name":"ads","chip":"ads1115","addr":80}],"channels":[{"name":"a","channel":9,"deadband":-1},{"name":"a","chip":"nope","channel":0}]}`)
+	r := h.Request("setup", `{"chips":[{"name":"ads","chip":"ads1115","addr":80}],"channels":[{"name":"a","channel":9,"deadband":-1},{"name":"a","chip":"nope","channel":0}]}`)
 	if len(r.Errors) != 5 {
 		t.Errorf("errors %+v, want 5", r.Errors)
 	}
@@ -609,8 +553,8 @@ func TestServiceSimActsAsTheChip(t *testing.T) {
 			tc.chip.Name, tc.ch.Name = "c", "x"
 			h := start(t, Config{Chips: []ChipConfig{tc.chip}, Channels: []ChannelConfig{tc.ch}}, "")
 			h.sim("c").Pin(1, tc.volts)
-			h.advance(0)
-			h.bus.Next(t, 0, hostName+"/ain/input/x/value")
+			h.Advance(0)
+			h.Bus.Next(t, 0, hostName+"/ain/input/x/value")
 			got := h.readings(0, "x")
 			if len(got) != 1 || got[0].Raw != tc.raw || math.Abs(got[0].Volts-tc.want) > 1e-6 {
 				t.Errorf("readings %+v, want raw %d at %v V", got, tc.raw, tc.want)
@@ -640,7 +584,7 @@ func TestServiceScanGrid(t *testing.T) {
 		{"back on the grid at 250 ms", 10 * time.Millisecond, 7},
 	}
 	for _, s := range steps {
-		h.advance(s.advance)
+		h.Advance(s.advance)
 		if got := h.channel("x").Reads; got != s.reads {
 			t.Fatalf("%s: %d reads, want %d", s.name, got, s.reads)
 		}

@@ -2,14 +2,9 @@ package dac
 
 import (
 	"fmt"
-	"math"
 	"regexp"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rollcall/rollcall/services"
 )
@@ -77,10 +72,8 @@ const (
 	MaxChips         = 16
 	MaxOutputs       = 16
 	MaxFailsafeAfter = 24 * time.Hour
-	maxUnit          = 16  // bytes
 	maxVRef          = 5.5 // V: both chips' supply limit
 	defaultVRef      = 3.3 // V: the Pi's rail
-	maxScale         = 1e9
 	defaultUnit      = "V"
 )
 
@@ -113,18 +106,7 @@ func (o OutputConfig) value(volts float64) float64 { return volts*o.scale() + o.
 
 // chipOf returns the chip an output is on and its index, or -1.
 func (c Config) chipOf(o OutputConfig) (ChipConfig, int) {
-	if o.Chip == "" {
-		if len(c.Chips) == 0 {
-			return ChipConfig{}, -1
-		}
-		return c.Chips[0], 0
-	}
-	for i, cc := range c.Chips {
-		if cc.Name == o.Chip {
-			return cc, i
-		}
-	}
-	return ChipConfig{}, -1
+	return services.Find(c.Chips, o.Chip, ChipConfig.name)
 }
 
 func (c ChipConfig) model() (Chip, bool) {
@@ -180,44 +162,28 @@ func (c Config) Claims() []services.Claim {
 		case m.Bus == "i2c":
 			cl = append(cl, services.I2CClaim(field+".addr", ch.bus(), ch.addr()))
 		case m.Bus == "iio":
-			cl = append(cl, services.ResourceClaim(field+".device", iioResource(ch.device())))
+			cl = append(cl, services.IIOClaim(field+".device", ch.device()))
 		}
 	}
 	return cl
 }
 
-// iioResource is the claim on an iio device, by directory or by driver
-// name: the two spellings of one device are not told apart.
-func iioResource(device string) string {
-	if strings.HasPrefix(device, "iio:") {
-		return device
-	}
-	return "iio:" + device
-}
-
 // merge returns cur with patch's chips and outputs merged by name, and
 // failsafe_after when the payload has it.
 func merge(cur, patch Config, present map[string]bool) Config {
-	out := Config{Chips: slices.Clone(cur.Chips), Outputs: slices.Clone(cur.Outputs), FailsafeAfter: cur.FailsafeAfter}
+	out := Config{
+		Chips:         services.MergeByName(cur.Chips, patch.Chips, ChipConfig.name),
+		Outputs:       services.MergeByName(cur.Outputs, patch.Outputs, OutputConfig.name),
+		FailsafeAfter: cur.FailsafeAfter,
+	}
 	if present["failsafe_after"] {
 		out.FailsafeAfter = patch.FailsafeAfter
 	}
-	for _, p := range patch.Chips {
-		if i := slices.IndexFunc(out.Chips, func(q ChipConfig) bool { return q.Name == p.Name }); i >= 0 {
-			out.Chips[i] = p
-		} else {
-			out.Chips = append(out.Chips, p)
-		}
-	}
-	for _, p := range patch.Outputs {
-		if i := slices.IndexFunc(out.Outputs, func(q OutputConfig) bool { return q.Name == p.Name }); i >= 0 {
-			out.Outputs[i] = p
-		} else {
-			out.Outputs = append(out.Outputs, p)
-		}
-	}
 	return out
 }
+
+func (c ChipConfig) name() string   { return c.Name }
+func (o OutputConfig) name() string { return o.Name }
 
 var i2cBus = regexp.MustCompile(`^i2c([0-9]{1,2})$`)
 
@@ -241,35 +207,23 @@ func (c Config) Check(ck services.Checker) services.Errors {
 		add(services.CodeInvalid, "outputs", "%d outputs; at most %d", len(c.Outputs), MaxOutputs)
 		return errs
 	}
-	chipNames := map[string]string{}
+	chipNames := services.NewNames("chip")
 	for i, ch := range c.Chips {
 		f := fmt.Sprintf("chips[%d]", i)
-		if !services.ValidTopicName(ch.Name) {
-			add(services.CodeInvalid, f+".name", "name %q: 1–64 bytes, no / + # control characters or leading $", truncate(ch.Name, 70))
-		} else if prev, dup := chipNames[ch.Name]; dup {
-			add(services.CodeConflict, f+".name", "duplicate chip name %q (also %s)", ch.Name, prev)
-		} else {
-			chipNames[ch.Name] = f
-		}
+		errs = append(errs, chipNames.Check(f, ch.Name)...)
 		errs = append(errs, checkChip(f, ch)...)
 	}
-	names := map[string]string{}
+	names := services.NewNames("")
 	driven := map[[2]any]string{} // chip name, channel -> field
 	for i, o := range c.Outputs {
 		f := fmt.Sprintf("outputs[%d]", i)
-		if !services.ValidTopicName(o.Name) {
-			add(services.CodeInvalid, f+".name", "name %q cannot stand as a topic level (1–64 bytes, no / + # control characters or leading $)", truncate(o.Name, 70))
-		} else if prev, dup := names[o.Name]; dup {
-			add(services.CodeConflict, f+".name", "duplicate name %q (also %s)", o.Name, prev)
-		} else {
-			names[o.Name] = f
-		}
+		errs = append(errs, names.Check(f, o.Name)...)
 		cc, idx := c.chipOf(o)
 		switch {
 		case idx < 0 && o.Chip == "":
 			add(services.CodeInvalid, f+".chip", "no chips configured: add one under chips (mcp4725, pcf8591, iio or sim)")
 		case idx < 0:
-			add(services.CodeInvalid, f+".chip", "no chip named %q under chips", truncate(o.Chip, 64))
+			add(services.CodeInvalid, f+".chip", "no chip named %q under chips", services.Truncate(o.Chip, 64))
 		default:
 			m, ok := cc.model()
 			if ok && (o.Channel < 0 || o.Channel >= m.Outputs) {
@@ -290,17 +244,7 @@ func (c Config) Check(ck services.Checker) services.Errors {
 				}
 			}
 		}
-		if math.Abs(o.Scale) > maxScale {
-			add(services.CodeInvalid, f+".scale", "%g: at most %g either way", o.Scale, maxScale)
-		}
-		if math.Abs(o.Offset) > maxScale {
-			add(services.CodeInvalid, f+".offset", "%g: at most %g either way", o.Offset, maxScale)
-		}
-		if msg := checkUnit(o.Unit); msg != "" {
-			add(services.CodeInvalid, f+".unit", "%s", msg)
-		} else if o.Unit == "" && (o.Scale != 0 && o.Scale != 1 || o.Offset != 0) {
-			add(services.CodeInvalid, f+".unit", "scale and offset change what the value means: say its unit (\"V\" if it is still volts)")
-		}
+		errs = append(errs, services.CheckScale(f, o.Scale, o.Offset, o.Unit)...)
 		if o.Follow != "" {
 			if msg := ck.CheckFollow(o.Follow); msg != "" {
 				add(services.CodeInvalid, f+".follow", "%s", msg)
@@ -338,13 +282,13 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 	}
 	m, ok := ch.model()
 	if !ok {
-		add("chip", "unknown chip %q (want mcp4725, pcf8591, iio or sim)", truncate(ch.Chip, 40))
+		add("chip", "unknown chip %q (want mcp4725, pcf8591, iio or sim)", services.Truncate(ch.Chip, 40))
 		return errs
 	}
 	switch m.Bus {
 	case "i2c":
 		if !i2cBus.MatchString(ch.bus()) {
-			add("bus", "%q is not an I2C bus (i2c1 is the header's, pins 3 and 5)", truncate(ch.Bus, 40))
+			add("bus", "%q is not an I2C bus (i2c1 is the header's, pins 3 and 5)", services.Truncate(ch.Bus, 40))
 		}
 		if ch.Addr < 0 || ch.Addr > 0x7f || !m.HasAddr(uint16(ch.addr())) {
 			add("addr", "%#02x: the %s answers at %#02x–%#02x only", ch.addr(), ch.Chip, m.Addrs[0], m.Addrs[len(m.Addrs)-1])
@@ -360,7 +304,7 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 			add("addr", "addr is for I2C chips")
 		}
 		if m.Bus == "iio" && ch.Device != "" && !services.ValidTopicName(ch.Device) {
-			add("device", "%q: iio:deviceN or the driver's name (mcp4725)", truncate(ch.Device, 40))
+			add("device", "%q: iio:deviceN or the driver's name (mcp4725)", services.Truncate(ch.Device, 40))
 		}
 		if m.Bus == "sim" && ch.Device != "" {
 			add("device", "device is for iio chips")
@@ -372,24 +316,4 @@ func checkChip(f string, ch ChipConfig) services.Errors {
 	return errs
 }
 
-// checkUnit returns why unit cannot be a unit, or "".
-func checkUnit(unit string) string {
-	switch {
-	case len(unit) > maxUnit:
-		return fmt.Sprintf("%q: at most %d bytes", truncate(unit, 20), maxUnit)
-	case !utf8.ValidString(unit) || strings.ContainsFunc(unit, func(r rune) bool { return unicode.IsControl(r) || r == '"' || r == '\\' }):
-		return fmt.Sprintf("%q: no control characters, quotes or backslashes", truncate(unit, 20))
-	case unit != strings.TrimSpace(unit):
-		return fmt.Sprintf("%q: no leading or trailing spaces", unit)
-	}
-	return ""
-}
-
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}

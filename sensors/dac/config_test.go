@@ -3,41 +3,21 @@ package dac
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollcall/rollcall/services"
+	"github.com/rollcall/rollcall/services/servicestest"
 )
 
 // TestSchemaCoversModel keeps the published JSON Schema in step with the
 // structs: every member a payload may carry is in the schema and back.
 func TestSchemaCoversModel(t *testing.T) {
-	setup := Schemas()["setup"].(map[string]any)["properties"].(map[string]any)
-	check := func(kind string, typ reflect.Type) {
-		var props map[string]any
-		if kind == "" {
-			props = setup
-		} else {
-			props = setup[kind].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
-		}
-		fields := map[string]bool{}
-		for i := range typ.NumField() {
-			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
-			fields[name] = true
-			if _, ok := props[name]; !ok {
-				t.Errorf("%s.%s missing from the schema", kind, name)
-			}
-		}
-		for name := range props {
-			if !fields[name] && name != "id" && name != "merge" {
-				t.Errorf("schema has %s.%s, the model does not", kind, name)
-			}
-		}
-	}
-	check("", reflect.TypeFor[Config]())
-	check("chips", reflect.TypeFor[ChipConfig]())
-	check("outputs", reflect.TypeFor[OutputConfig]())
+	servicestest.SchemaCoversModel(t, Schemas()["setup"].(map[string]any), map[string]reflect.Type{
+		"":        reflect.TypeFor[Config](),
+		"chips":   reflect.TypeFor[ChipConfig](),
+		"outputs": reflect.TypeFor[OutputConfig](),
+	})
 }
 
 func TestConfigClaims(t *testing.T) {

@@ -120,13 +120,7 @@ var simChip = ChipConfig{Name: "sim", Chip: "sim"}
 // directory, and reads the outputs' last values. Outputs are opened by
 // Run.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
-	if env.Sysfs == "" {
-		env.Sysfs = "/sys"
-	}
+	env := opts.Env.WithDefaults()
 	if env.Sim && len(cfg.Chips) == 0 {
 		cfg.Chips = []ChipConfig{simChip}
 	}
@@ -509,13 +503,13 @@ func followValue(payload []byte) (float64, error) {
 			Value *float64 `json:"value"`
 		}
 		if err := json.Unmarshal(b, &r); err != nil || r.Value == nil {
-			return 0, fmt.Errorf("%q has no numeric \"value\"", truncate(string(b), 60))
+			return 0, fmt.Errorf("%q has no numeric \"value\"", services.Truncate(string(b), 60))
 		}
 		return *r.Value, nil
 	}
 	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q is not a number", truncate(string(b), 60))
+		return 0, fmt.Errorf("%q is not a number", services.Truncate(string(b), 60))
 	}
 	return v, nil
 }
@@ -541,7 +535,7 @@ type setCmd struct {
 func (s *Service) ParseSet(name string, payload []byte) (any, error) {
 	o := findOutput(s.outs, name)
 	if o == nil {
-		return nil, services.Errorf(services.CodeNotFound, "", "no output named %q", truncate(name, 64))
+		return nil, services.Errorf(services.CodeNotFound, "", "no output named %q", services.Truncate(name, 64))
 	}
 	b := bytes.TrimSpace(payload)
 	if len(b) == 0 {
@@ -550,7 +544,7 @@ func (s *Service) ParseSet(name string, payload []byte) (any, error) {
 	if b[0] != '{' {
 		v, err := strconv.ParseFloat(string(b), 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, services.Errorf(services.CodeMalformed, "value", "%q is not a number; want a value such as 1.5, {\"value\":1.5} or {\"raw\":2048}", truncate(string(b), 40))
+			return nil, services.Errorf(services.CodeMalformed, "value", "%q is not a number; want a value such as 1.5, {\"value\":1.5} or {\"raw\":2048}", services.Truncate(string(b), 40))
 		}
 		raw, err := rawFor(o, v, "value")
 		return setCmd{o: o, raw: raw}, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,14 +19,14 @@ import (
 // retained, as JSON and as a plain number.
 func TestServiceSetupSet(t *testing.T) {
 	h := start(t, Config{}, t.TempDir())
-	from := h.bus.Mark()
-	r := h.ok("setup", `{"id":"s","chips":[{"name":"sim","chip":"sim"},{"name":"big","chip":"sim","vref":5}],
+	from := h.Bus.Mark()
+	r := h.OK("setup", `{"id":"s","chips":[{"name":"sim","chip":"sim"},{"name":"big","chip":"sim","vref":5}],
 		"outputs":[{"name":"level","init":1},{"name":"heat","chip":"big","scale":20,"unit":"%","init":10,"failsafe":0}]}`)
 	if string(r.ID) != `"s"` {
 		t.Errorf("id %s", r.ID)
 	}
-	h.bus.Expect(t, from, hostName+"/dac/output/level/value", plain(rawOf(t, 1), 3.3, 1))
-	h.bus.Expect(t, from, hostName+"/dac/output/heat/value", plain(410, 5, 20))
+	h.Bus.Expect(t, from, hostName+"/dac/output/level/value", plain(rawOf(t, 1), 3.3, 1))
+	h.Bus.Expect(t, from, hostName+"/dac/output/heat/value", plain(410, 5, 20))
 	if got := h.code("level"); got != rawOf(t, 1) {
 		t.Errorf("level at init: code %d, want %d", got, rawOf(t, 1))
 	}
@@ -49,8 +48,8 @@ func TestServiceSetupSet(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			from := h.bus.Mark()
-			r := h.ok("set/"+tc.output, tc.payload)
+			from := h.Bus.Mark()
+			r := h.OK("set/"+tc.output, tc.payload)
 			var res SetResult
 			if err := json.Unmarshal(r.Data, &res); err != nil || res.Raw != tc.raw || res.Name != tc.output {
 				t.Errorf("set result %s (%v)", r.Data, err)
@@ -58,8 +57,8 @@ func TestServiceSetupSet(t *testing.T) {
 			if got := h.code(tc.output); got != tc.raw {
 				t.Errorf("code %d, want %d", got, tc.raw)
 			}
-			h.bus.Expect(t, from, hostName+"/dac/output/"+tc.output+"/value", tc.value)
-			if v := h.retained(tc.output); v.Raw != tc.raw || v.TS != h.fake.Now().UTC().Format(tsLayout) {
+			h.Bus.Expect(t, from, hostName+"/dac/output/"+tc.output+"/value", tc.value)
+			if v := h.retained(tc.output); v.Raw != tc.raw || v.TS != h.Clock.Now().UTC().Format(tsLayout) {
 				t.Errorf("retained %+v", v)
 			}
 		})
@@ -76,12 +75,12 @@ func TestServiceRestoresLastValue(t *testing.T) {
 	dir := t.TempDir()
 	cfg := Config{Outputs: []OutputConfig{{Name: "level", Init: 0.5, Failsafe: 0.1}, {Name: "bias", Channel: 1, Init: 1}}}
 	h := start(t, cfg, dir)
-	h.ok("set/level", "2.5")
+	h.OK("set/level", "2.5")
 	if sv := h.savedValues(); sv["level"].Raw != rawOf(t, 2.5) || sv["bias"].Raw != rawOf(t, 1) || sv["level"].Chip != "sim" {
 		t.Errorf("%s after a set: %+v", ValuesFile, sv)
 	}
-	sim, _ := h.svc.Sim("level")
-	h.stop()
+	sim, _ := h.Svc.Sim("level")
+	h.Stop()
 	if sim.Value() != rawOf(t, 0.1) {
 		t.Errorf("level after shutdown: code %d, want failsafe %d", sim.Value(), rawOf(t, 0.1))
 	}
@@ -90,21 +89,21 @@ func TestServiceRestoresLastValue(t *testing.T) {
 	if got := h.code("level"); got != rawOf(t, 2.5) {
 		t.Errorf("level after restart: code %d, want the last set %d", got, rawOf(t, 2.5))
 	}
-	h.bus.Expect(t, 0, hostName+"/dac/output/level/value", plain(rawOf(t, 2.5), 3.3, 1))
+	h.Bus.Expect(t, 0, hostName+"/dac/output/level/value", plain(rawOf(t, 2.5), 3.3, 1))
 	if got := h.code("bias"); got != rawOf(t, 1) {
 		t.Errorf("bias after restart: code %d, want %d", got, rawOf(t, 1))
 	}
 
 	// Halted: the restart comes back at failsafe, and stays there after
 	// recover until a set.
-	h.ok("control", "estop")
-	h.stop()
+	h.OK("control", "estop")
+	h.Stop()
 	h = start(t, cfg, dir)
 	if !h.state().Halted || h.code("level") != rawOf(t, 0.1) || h.code("bias") != 0 {
 		t.Errorf("halted restart: halted %v level %d bias %d", h.state().Halted, h.code("level"), h.code("bias"))
 	}
-	h.ok("control", "recover")
-	h.stop()
+	h.OK("control", "recover")
+	h.Stop()
 	h = start(t, cfg, dir)
 	if h.code("level") != rawOf(t, 0.1) {
 		t.Errorf("after estop, recover and restart: level %d, want failsafe", h.code("level"))
@@ -112,7 +111,7 @@ func TestServiceRestoresLastValue(t *testing.T) {
 
 	// A value the output can no longer take (another chip) is not
 	// restored: init is.
-	h.stop()
+	h.Stop()
 	other := Config{Chips: []ChipConfig{{Name: "p", Chip: "pcf8591"}}, Outputs: []OutputConfig{{Name: "level", Init: 1}}}
 	os.Remove(filepath.Join(dir, Name+".json"))
 	h = start(t, other, dir)
@@ -144,25 +143,25 @@ func TestServiceValuesFileUnreadable(t *testing.T) {
 func TestServiceEstopFailsafeAfter(t *testing.T) {
 	cfg := Config{FailsafeAfter: services.Duration(30 * time.Second), Outputs: []OutputConfig{{Name: "level", Init: 1, Failsafe: 0.2}}}
 	h := start(t, cfg, t.TempDir())
-	h.connected(true)
-	h.ok("set/level", "3")
-	from := h.bus.Mark()
-	h.ok("control", `{"cmd":"estop"}`)
-	h.bus.Expect(t, from, hostName+"/dac/output/level/value", plain(rawOf(t, 0.2), 3.3, 1))
-	if r := h.request("set/level", "1"); r.Error == nil || r.Error.Code != services.CodeHalted {
+	h.Connected(true)
+	h.OK("set/level", "3")
+	from := h.Bus.Mark()
+	h.OK("control", `{"cmd":"estop"}`)
+	h.Bus.Expect(t, from, hostName+"/dac/output/level/value", plain(rawOf(t, 0.2), 3.3, 1))
+	if r := h.Request("set/level", "1"); r.Error == nil || r.Error.Code != services.CodeHalted {
 		t.Errorf("set while halted: %+v", r)
 	}
 	if h.code("level") != rawOf(t, 0.2) {
 		t.Error("driven while halted")
 	}
-	h.ok("control", "recover")
-	h.ok("set/level", "3")
-	h.connected(false)
-	h.advance(29 * time.Second)
+	h.OK("control", "recover")
+	h.OK("set/level", "3")
+	h.Connected(false)
+	h.Advance(29 * time.Second)
 	if h.code("level") != rawOf(t, 3) {
 		t.Fatal("failsafe before failsafe_after")
 	}
-	h.advance(time.Second)
+	h.Advance(time.Second)
 	if h.code("level") != rawOf(t, 0.2) || !h.state().Failsafe {
 		t.Errorf("after 30 s without a broker: code %d failsafe %v", h.code("level"), h.state().Failsafe)
 	}
@@ -196,24 +195,27 @@ func TestServiceFollow(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			bus.Send(tc.topic, tc.payload)
-			h.do(func() {})
+			h.Do(func() {})
 			if got := h.code(tc.output); got != tc.raw {
 				t.Errorf("code %d, want %d", got, tc.raw)
 			}
 			// Published through the outbox, after the chip took it.
-			servicestest.WaitUntil(t, "the code published", func() bool { return h.retained(tc.output).Raw == tc.raw })
+			servicestest.WaitUntil(t, "the code published", func() bool {
+				_, ok := h.Bus.Retained(hostName + "/dac/output/" + tc.output)
+				return ok && h.retained(tc.output).Raw == tc.raw
+			})
 		})
 	}
 	if sv := h.savedValues(); sv["duty"].Raw == 2048 {
 		t.Error("a followed value was written at once, not within a second")
 	}
-	h.advance(time.Second)
+	h.Advance(time.Second)
 	if sv := h.savedValues(); sv["duty"].Raw != 2048 || sv["mirror"].Raw != 0 {
 		t.Errorf("values file a second later: %+v", sv)
 	}
-	h.ok("control", "estop")
+	h.OK("control", "estop")
 	bus.Send("pi1/ain/input/soil", "3")
-	h.do(func() {})
+	h.Do(func() {})
 	if h.code("mirror") != 0 {
 		t.Error("a followed value drove the output while halted")
 	}
@@ -234,25 +236,25 @@ func TestServiceSetupRollback(t *testing.T) {
 	}
 	cfg := Config{Chips: []ChipConfig{{Name: "a", Chip: "mcp4725"}}, Outputs: []OutputConfig{{Name: "level", Init: 1}}}
 	h := startWith(t, cfg, dir, env{open: open, real: true})
-	h.ok("set/level", "2")
-	saved, values := h.saved(Name+".json"), h.saved(ValuesFile)
-	r := h.request("setup", `{"chips":[{"name":"a","chip":"mcp4725"},{"name":"broken","chip":"mcp4725","addr":97}],
+	h.OK("set/level", "2")
+	saved, values := h.File(Name+".json"), h.File(ValuesFile)
+	r := h.Request("setup", `{"chips":[{"name":"a","chip":"mcp4725"},{"name":"broken","chip":"mcp4725","addr":97}],
 		"outputs":[{"name":"level","init":1},{"name":"more","chip":"broken"}]}`)
 	if r.Error == nil || r.Error.Code != services.CodeHardware || r.Error.Field != "outputs[1]" || !strings.Contains(r.Error.Message, "remote I/O error") {
 		t.Fatalf("result %+v", r)
 	}
-	if h.saved(Name+".json") != saved || h.saved(ValuesFile) != values {
+	if h.File(Name+".json") != saved || h.File(ValuesFile) != values {
 		t.Error("a refused setup changed a state file")
 	}
 	if opened["a"].Value() != rawOf(t, 2) {
 		t.Errorf("level moved to %d by a refused setup", opened["a"].Value())
 	}
-	if held := h.claims.Held(Name); len(held) != 1 {
+	if held := h.Claims.Held(Name); len(held) != 1 {
 		t.Errorf("claims %v", held)
 	}
 	// A kept output keeps its value through a setup that changes its
 	// failsafe; one moved to another chip starts at init.
-	h.ok("setup", `{"outputs":[{"name":"level","init":1,"failsafe":0.5}]}`)
+	h.OK("setup", `{"outputs":[{"name":"level","init":1,"failsafe":0.5}]}`)
 	if opened["a"].Value() != rawOf(t, 2) {
 		t.Errorf("a kept output was reset to %d", opened["a"].Value())
 	}
@@ -296,7 +298,7 @@ func TestServiceClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			holds := tc.holds
 			h := startWith(t, Config{}, "", env{holds: holds})
-			r := h.request("setup", tc.setup)
+			r := h.Request("setup", tc.setup)
 			if tc.field == "" {
 				if r.Status != "ok" {
 					t.Fatalf("refused: %+v", r.Problems())
@@ -323,7 +325,7 @@ func TestServiceDescription(t *testing.T) {
 		Outputs: []OutputConfig{{Name: "heat", Scale: 20, Unit: "%", Init: 10, Follow: "pi1/ain/input/t"}, {Name: "led", Chip: "p", Init: 3}},
 	}
 	h := start(t, cfg, "")
-	d := h.svc.Describe()
+	d := h.Svc.Describe()
 	if len(d.Outputs) != 2 || len(d.Inputs) != 0 {
 		t.Fatalf("interfaces %+v %+v", d.Inputs, d.Outputs)
 	}
@@ -334,7 +336,7 @@ func TestServiceDescription(t *testing.T) {
 	if led := d.Outputs[1]; *led.Max != 3.28710938 {
 		t.Errorf("led max %v, want 255/256 of 3.3", *led.Max)
 	}
-	st := decodeState(t, d)
+	st := servicestest.DecodeState[testState](t, d)
 	if len(st.Chips) != 2 || st.Chips[0].VRef != 5 || st.Chips[1].Bits != 8 || st.Chips[0].Driver != "sim" {
 		t.Errorf("chips %+v", st.Chips)
 	}
@@ -353,31 +355,15 @@ func plain(raw int, vref, scale float64) string {
 	return strconv.FormatFloat(round(Volts(raw, 12, vref)*scale), 'g', 9, 64)
 }
 
-// badRequest is one case of testdata/bad-requests.json, the dac
-// service's part of the project's corpus of bad input.
-type badRequest struct {
-	Name    string `json:"name"`
-	Topic   string `json:"topic"` // under <host>/dac/
-	Payload string `json:"payload"`
-	Code    string `json:"code"`
-	Field   string `json:"field"`
-	Says    string `json:"says"`
-}
-
-func badRequests(t *testing.T) []badRequest {
+// badRequests loads the dac service's part of the project's corpus of bad
+// input, testdata/bad-requests.json, plus payloads too large to keep in
+// it.
+func badRequests(t *testing.T) []servicestest.BadRequest {
 	t.Helper()
-	b, err := os.ReadFile("testdata/bad-requests.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []badRequest
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
-	}
 	big := `{"outputs":[{"name":"x"}],"pad":"` + strings.Repeat("x", 1<<20) + `"}`
-	return append(cases,
-		badRequest{Name: "1 MiB setup", Topic: "setup", Payload: big, Code: services.CodeTooLarge, Says: "over the 65536 byte limit"},
-		badRequest{Name: "1 MiB set", Topic: "set/level", Payload: big, Code: services.CodeTooLarge, Says: "over the 65536 byte limit"})
+	return servicestest.LoadBadRequests(t, "testdata/bad-requests.json",
+		servicestest.BadRequest{Name: "1 MiB setup", Topic: "setup", Payload: big, Code: services.CodeTooLarge, Says: "over the 65536 byte limit"},
+		servicestest.BadRequest{Name: "1 MiB set", Topic: "set/level", Payload: big, Code: services.CodeTooLarge, Says: "over the 65536 byte limit"})
 }
 
 // TestServiceBadRequests: every bad setup and set gets an error naming
@@ -388,18 +374,11 @@ func TestServiceBadRequests(t *testing.T) {
 	dir := t.TempDir()
 	holds := map[string][]services.Claim{"other": {services.I2CClaim("chips[0].addr", "i2c1", 0x61)}}
 	h := startWith(t, Config{}, dir, env{holds: holds})
-	h.ok("setup", `{"chips":[{"name":"m","chip":"mcp4725"},{"name":"p","chip":"pcf8591","addr":79}],
+	h.OK("setup", `{"chips":[{"name":"m","chip":"mcp4725"},{"name":"p","chip":"pcf8591","addr":79}],
 		"outputs":[{"name":"level","init":1},{"name":"heat","chip":"p","scale":20,"unit":"%","init":10}]}`)
-	h.ok("set/level", "2")
-	saved, values := h.saved(Name+".json"), h.saved(ValuesFile)
-	before := h.state()
+	h.OK("set/level", "2")
+	before := h.Snapshot()
 	codes := map[string]int{"level": h.code("level"), "heat": h.code("heat")}
-	retained := map[string]string{}
-	for _, n := range []string{"level", "heat"} {
-		for _, topic := range []string{hostName + "/dac/output/" + n, hostName + "/dac/output/" + n + "/value"} {
-			retained[topic], _ = h.bus.Retained(topic)
-		}
-	}
 	cases := badRequests(t)
 	var sets int
 	for _, c := range cases {
@@ -412,43 +391,12 @@ func TestServiceBadRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			from := h.bus.Mark()
-			r := h.request(tc.Topic, tc.Payload)
-			if r.Status != "error" {
-				t.Fatalf("status %s, want an error", r.Status)
-			}
-			found := false
-			for _, e := range r.Problems() {
-				if e.Code == tc.Code && e.Field == tc.Field {
-					found = true
-					if !strings.Contains(e.Message, tc.Says) {
-						t.Errorf("%q does not say %q", e.Message, tc.Says)
-					}
-				}
-			}
-			if !found {
-				t.Fatalf("problems %+v, want %s at %q", r.Problems(), tc.Code, tc.Field)
-			}
-			for _, m := range h.bus.Since(from) {
-				if strings.Contains(m.Topic, "/output/") {
-					t.Errorf("published %s after a bad request", m.Topic)
-				}
-			}
-			if h.saved(Name+".json") != saved || h.saved(ValuesFile) != values {
-				t.Error("a state file changed")
-			}
-			for topic, want := range retained {
-				if got, _ := h.bus.Retained(topic); got != want {
-					t.Errorf("%s changed to %q", topic, got)
-				}
-			}
+			h.Refuses(t, tc)
+			h.Unchanged(t, before)
 			for name, code := range codes {
 				if got := h.code(name); got != code {
 					t.Errorf("%s driven to %d", name, got)
 				}
-			}
-			if after := h.state(); !reflect.DeepEqual(before.Config, after.Config) {
-				t.Errorf("config changed:\n%+v\n%+v", before.Config, after.Config)
 			}
 		})
 	}

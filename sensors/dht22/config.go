@@ -100,14 +100,14 @@ func (c Config) Check(services.Checker) services.Errors {
 		switch {
 		case !services.ValidTopicName(s.Name) || !services.ValidTopicName(s.Name+TemperatureSuffix):
 			add(services.CodeInvalid, f+".name", "name %q cannot name the inputs %s%s and %s%s (1–52 bytes, no / + # control characters or leading $)",
-				truncate(s.Name, 70), truncate(s.Name, 70), TemperatureSuffix, truncate(s.Name, 70), HumiditySuffix)
+				services.Truncate(s.Name, 70), services.Truncate(s.Name, 70), TemperatureSuffix, services.Truncate(s.Name, 70), HumiditySuffix)
 		case names[s.Name] != "":
 			add(services.CodeConflict, f+".name", "duplicate name %q (also %s)", s.Name, names[s.Name])
 		default:
 			names[s.Name] = f
 		}
 		if !slices.Contains(drivers, s.Driver) {
-			add(services.CodeInvalid, f+".driver", "unknown driver %q (want %s, %s or %s)", truncate(s.Driver, 40), DriverIIO, DriverGoDHT, DriverSim)
+			add(services.CodeInvalid, f+".driver", "unknown driver %q (want %s, %s or %s)", services.Truncate(s.Driver, 40), DriverIIO, DriverGoDHT, DriverSim)
 		}
 		if s.Pin < 0 || s.Pin >= services.HeaderPins {
 			add(services.CodeInvalid, f+".pin", "GPIO %d is not on the header (BCM 0–27)", s.Pin)
@@ -116,7 +116,7 @@ func (c Config) Check(services.Checker) services.Errors {
 		case s.Device != "" && s.Driver != "" && s.Driver != DriverIIO:
 			add(services.CodeInvalid, f+".device", "device names the kernel's IIO device: only for the %s driver, not %s", DriverIIO, s.Driver)
 		case s.Device != "" && !deviceName.MatchString(s.Device):
-			add(services.CodeInvalid, f+".device", "%q is not an IIO device name such as dht11, dht11@0 or iio:device1", truncate(s.Device, 70))
+			add(services.CodeInvalid, f+".device", "%q is not an IIO device name such as dht11, dht11@0 or iio:device1", services.Truncate(s.Device, 70))
 		}
 		if s.Interval != 0 && (s.Interval.D() < MinInterval || s.Interval.D() > MaxInterval) {
 			add(services.CodeInvalid, f+".interval", "interval %v: a DHT22 cannot be read more often than every %v (at most %v)", s.Interval, MinInterval, MaxInterval)
@@ -147,20 +147,5 @@ func (c Config) Claims() []services.Claim {
 // merge returns cur with patch's sensors merged by name: a sensor of the
 // same name is replaced, new names are added.
 func merge(cur, patch Config) Config {
-	out := Config{Sensors: slices.Clone(cur.Sensors)}
-	for _, s := range patch.Sensors {
-		if i := slices.IndexFunc(out.Sensors, func(o SensorConfig) bool { return o.Name == s.Name }); i >= 0 {
-			out.Sensors[i] = s
-			continue
-		}
-		out.Sensors = append(out.Sensors, s)
-	}
-	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return Config{Sensors: services.MergeByName(cur.Sensors, patch.Sensors, func(s SensorConfig) string { return s.Name })}
 }

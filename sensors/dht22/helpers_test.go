@@ -1,12 +1,7 @@
 package dht22_test
 
 import (
-	"context"
 	"encoding/json"
-	"maps"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -51,15 +46,11 @@ func twoFS() *iiotest.MapFS {
 	return m
 }
 
+// harness runs the service (see servicestest.Harness) on a sysfs tree
+// the test can change.
 type harness struct {
-	t      *testing.T
-	svc    *dht22.Service
-	bus    *servicestest.Bus
-	clock  *servicestest.Clock
-	claims *services.Claims
-	fs     *iiotest.MapFS
-	dir    string
-	stop   func()
+	*servicestest.Harness[*dht22.Service]
+	fs *iiotest.MapFS
 }
 
 // options shape a harness.
@@ -73,45 +64,15 @@ type options struct {
 // whose claims hold i2c1 (see servicestest.Claims) and o.holds.
 func start(t *testing.T, cfg dht22.Config, dir string, o options) *harness {
 	t.Helper()
-	h := &harness{t: t, bus: servicestest.NewBus(), clock: servicestest.NewClock(), claims: servicestest.Claims(t, o.holds), fs: o.fs, dir: dir}
+	h := &harness{fs: o.fs}
 	if h.fs == nil {
 		h.fs = piFS()
 	}
-	svc, err := dht22.New(cfg, dht22.ServiceOptions{
-		Env:   services.Env{Host: host, StateDir: dir, Claims: h.claims, Clock: h.clock, Sim: o.sim},
-		Sysfs: h.fs,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, h.bus) }()
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(servicestest.Timeout):
-			t.Fatal("Run did not return")
-		}
-	}
-	t.Cleanup(h.stop)
-	<-svc.Serving()
+	h.Harness = servicestest.Start(t, servicestest.Options{Host: host, Dir: dir, Holds: o.holds, Sim: o.sim},
+		func(env services.Env) (*dht22.Service, error) {
+			return dht22.New(cfg, dht22.ServiceOptions{Env: env, Sysfs: h.fs})
+		})
 	return h
-}
-
-func (h *harness) request(topic, payload string) servicestest.Result {
-	h.t.Helper()
-	return h.bus.Request(h.t, topics, host+"/dht22/"+topic, payload)
 }
 
 // advance moves the fake clock on (the scans due read, synchronously)
@@ -119,65 +80,9 @@ func (h *harness) request(topic, payload string) servicestest.Result {
 // only the last of two retained values for one topic that wait to go
 // out, so a test counting publishes must not let them pile up.
 func (h *harness) advance(d time.Duration) {
-	h.t.Helper()
-	h.clock.Advance(d)
-	h.flush()
-}
-
-// flush waits until everything the service sent so far is on the bus: a
-// get's result goes out after it, in order.
-func (h *harness) flush() {
-	h.t.Helper()
-	h.request("get/output", "")
-}
-
-// published returns the payloads published on topic after from, once
-// everything sent so far has arrived.
-func (h *harness) published(from int, topic string) []string {
-	h.t.Helper()
-	h.flush()
-	var out []string
-	for _, m := range h.bus.Published(from, topic) {
-		out = append(out, m.Payload)
-	}
-	return out
-}
-
-// readErrors returns the read error results after from.
-func (h *harness) readErrors(from int) []servicestest.Result {
-	h.t.Helper()
-	h.flush()
-	var out []servicestest.Result
-	for _, m := range h.bus.Published(from, topics.Result()) {
-		if r := servicestest.DecodeResult(h.t, m.Payload); r.Op == services.OpRead {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// retained is every retained message of the service's topics, as a
-// client subscribing now would get them.
-func (h *harness) retained() map[string]string {
-	h.t.Helper()
-	h.flush()
-	out := map[string]string{}
-	for _, m := range h.bus.Since(0) {
-		if !m.Retained || !strings.HasPrefix(m.Topic, host+"/dht22/") {
-			continue
-		}
-		if m.Payload == "" {
-			delete(out, m.Topic)
-		} else {
-			out[m.Topic] = m.Payload
-		}
-	}
-	return maps.Clone(out)
-}
-
-func (h *harness) saved() string {
-	b, _ := os.ReadFile(filepath.Join(h.dir, "dht22.json"))
-	return string(b)
+	h.T.Helper()
+	h.Advance(d)
+	h.Flush()
 }
 
 // testState is a description's state as a client reads it.
@@ -189,16 +94,8 @@ type testState struct {
 }
 
 func (h *harness) state() testState {
-	h.t.Helper()
-	b, err := json.Marshal(h.svc.Describe().State)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var st testState
-	if err := json.Unmarshal(b, &st); err != nil {
-		h.t.Fatalf("state %s: %v", b, err)
-	}
-	return st
+	h.T.Helper()
+	return servicestest.DecodeState[testState](h.T, h.Svc.Describe())
 }
 
 // value decodes a published reading.

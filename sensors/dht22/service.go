@@ -95,17 +95,10 @@ type channel struct {
 // New builds the service from cfg, or from the setup saved in the state
 // directory. Sensors are opened by Run.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
+	env := opts.Env.WithDefaults()
 	s := &Service{sim: env.Sim, sysfs: opts.Sysfs, clock: env.Clock}
 	if s.sysfs == nil {
-		root := env.Sysfs
-		if root == "" {
-			root = "/sys"
-		}
-		s.sysfs = iio.Dir(root)
+		s.sysfs = iio.Dir(env.Sysfs)
 	}
 	rt, err := services.NewRuntime(services.RuntimeOptions[Config]{Kind: Name, Env: env, Config: cfg, Schema: Schemas()}, s)
 	if err != nil {
@@ -146,50 +139,20 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 	s.mu.Lock()
 	old := s.chans
 	s.mu.Unlock()
-	type key struct {
-		spec  SensorConfig
-		field string
+	field := func(i int) string { return fmt.Sprintf("sensors[%d]", i) }
+	r := services.Reconcile(old, len(next.Sensors),
+		func(c *channel, i int) bool { return c.spec == next.Sensors[i] && c.field == field(i) },
+		func(i int) *channel { return s.newChannel(next.Sensors[i], field(i)) })
+	if c, err := r.Open(lenient, s.openChannel, s.retry, closeNew); err != nil {
+		return services.Errorf(services.CodeHardware, openField(err, c.field), "%s: %v", c.spec.Name, err)
 	}
-	live := map[key]*channel{}
-	for _, c := range old {
-		live[key{c.spec, c.field}] = c
-	}
-	var chans, opened []*channel
-	for i, spec := range next.Sensors {
-		field := fmt.Sprintf("sensors[%d]", i)
-		if c, ok := live[key{spec, field}]; ok {
-			delete(live, key{spec, field})
-			chans = append(chans, c)
-			continue
-		}
-		c := &channel{spec: spec, field: field, driver: spec.Driver}
-		if c.driver == "" {
-			c.driver = DriverIIO
-		}
-		if s.sim {
-			c.driver = DriverSim
-		}
-		if _, err := s.open(c); err != nil {
-			if !lenient {
-				for _, o := range opened {
-					o.close()
-				}
-				return services.Errorf(services.CodeHardware, openField(err, field), "%s: %v", spec.Name, err)
-			}
-			s.Logger().Warn("cannot open a sensor; retrying", "sensor", spec.Name, "err", err)
-		}
-		opened = append(opened, c)
-		chans = append(chans, c)
-	}
-	for _, c := range old {
-		if _, gone := live[key{c.spec, c.field}]; gone {
-			c.scan.Stop()
-			if err := c.close(); err != nil {
-				s.Logger().Warn("close", "sensor", c.spec.Name, "err", err)
-			}
+	for _, c := range r.Gone {
+		c.scan.Stop()
+		if err := c.close(); err != nil {
+			s.Logger().Warn("close", "sensor", c.spec.Name, "err", err)
 		}
 	}
-	for _, c := range opened {
+	for _, c := range r.New {
 		c.scan = s.Scan(services.ScanOptions{
 			Name:     c.spec.Name,
 			Field:    c.field,
@@ -201,10 +164,41 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 		})
 	}
 	s.mu.Lock()
-	s.chans = chans
+	s.chans = r.Next
 	s.mu.Unlock()
 	return nil
 }
+
+// newChannel is the channel of sensor spec at field, not yet open.
+func (s *Service) newChannel(spec SensorConfig, field string) *channel {
+	return &channel{spec: spec, field: field, driver: s.driverOf(spec)}
+}
+
+// driverOf is the driver that reads spec: sim under --sim, whatever the
+// configuration says.
+func (s *Service) driverOf(spec SensorConfig) string {
+	switch {
+	case s.sim:
+		return DriverSim
+	case spec.Driver == "":
+		return DriverIIO
+	}
+	return spec.Driver
+}
+
+// openChannel opens a new channel's sensor, for Apply.
+func (s *Service) openChannel(c *channel) error {
+	_, err := s.open(c)
+	return err
+}
+
+// retry logs a sensor that cannot be opened at start: its scan retries.
+func (s *Service) retry(c *channel, err error) {
+	s.Logger().Warn("cannot open a sensor; retrying", "sensor", c.spec.Name, "err", err)
+}
+
+// closeNew closes a channel a failed setup opened.
+func closeNew(c *channel) { _ = c.close() }
 
 // errPin is a configuration naming another pin than the overlay's.
 var errPin = errors.New("pin differs from the overlay's")
@@ -387,14 +381,8 @@ func (s *Service) Interfaces(cfg Config) services.Interfaces {
 	tp := s.Topics()
 	for _, spec := range cfg.Sensors {
 		every := services.Duration(spec.interval())
-		ss := SensorState{Name: spec.Name, Driver: spec.Driver, Pin: spec.Pin, Interval: every,
+		ss := SensorState{Name: spec.Name, Driver: s.driverOf(spec), Pin: spec.Pin, Interval: every,
 			Temperature: tp.Input(spec.Name + TemperatureSuffix), Humidity: tp.Input(spec.Name + HumiditySuffix)}
-		if ss.Driver == "" {
-			ss.Driver = DriverIIO
-		}
-		if s.sim {
-			ss.Driver = DriverSim
-		}
 		if c := live[spec]; c != nil {
 			ss.ScanStatus = c.scan.Status()
 			c.mu.Lock()

@@ -27,32 +27,32 @@ const (
 // negative temperatures included; the description lists both inputs.
 func TestServiceReadings(t *testing.T) {
 	h := start(t, dht22.Config{}, t.TempDir(), options{})
-	r := h.request("setup", `{"id":1,"sensors":[{"name":"greenhouse","pin":4,"interval":"5s"}]}`)
+	r := h.Request("setup", `{"id":1,"sensors":[{"name":"greenhouse","pin":4,"interval":"5s"}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("setup %+v", r)
 	}
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	h.advance(0)
-	h.bus.Expect(t, from, tempTopic, `{"value":-10.1,"unit":"°C","raw":-10100,"ts":"2023-11-14T22:13:20Z"}`)
-	h.bus.Expect(t, from, tempTopic+"/value", "-10.1")
-	h.bus.Expect(t, from, humTopic, `{"value":65.2,"unit":"%RH","raw":65200,"ts":"2023-11-14T22:13:20Z"}`)
-	h.bus.Expect(t, from, humTopic+"/value", "65.2")
-	for _, m := range h.bus.Since(from) {
+	h.Bus.Expect(t, from, tempTopic, `{"value":-10.1,"unit":"°C","raw":-10100,"ts":"2023-11-14T22:13:20Z"}`)
+	h.Bus.Expect(t, from, tempTopic+"/value", "-10.1")
+	h.Bus.Expect(t, from, humTopic, `{"value":65.2,"unit":"%RH","raw":65200,"ts":"2023-11-14T22:13:20Z"}`)
+	h.Bus.Expect(t, from, humTopic+"/value", "65.2")
+	for _, m := range h.Bus.Since(from) {
 		if strings.HasPrefix(m.Topic, host+"/dht22/input/") && !m.Retained {
 			t.Errorf("%s published without retain", m.Topic)
 		}
 	}
 
 	h.fs.Set(temp0, "-0500")
-	from = h.bus.Mark()
+	from = h.Bus.Mark()
 	h.advance(4 * time.Second)
-	if got := h.published(from, tempTopic+"/value"); len(got) != 0 {
+	if got := h.Published(from, tempTopic+"/value"); len(got) != 0 {
 		t.Fatalf("read before the interval: %v", got)
 	}
 	h.advance(time.Second)
-	h.bus.Expect(t, from, tempTopic+"/value", "-0.5")
+	h.Bus.Expect(t, from, tempTopic+"/value", "-0.5")
 
-	d := h.svc.Describe()
+	d := h.Svc.Describe()
 	if d.Health != "ok" || len(d.Inputs) != 2 {
 		t.Fatalf("description %+v", d)
 	}
@@ -85,7 +85,7 @@ func TestServiceDeadband(t *testing.T) {
 	h := start(t, cfg, "", options{})
 	h.fs.Set(temp0, "21300")
 	h.fs.Set(hum0, "50000")
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	steps := []struct {
 		temp, hum string
 	}{
@@ -101,13 +101,13 @@ func TestServiceDeadband(t *testing.T) {
 		h.fs.Set(hum0, s.hum)
 		h.advance(2 * time.Second)
 	}
-	if got, want := strings.Join(h.published(from, tempTopic+"/value"), " "), "21.3 21.8 21.3"; got != want {
+	if got, want := strings.Join(h.Published(from, tempTopic+"/value"), " "), "21.3 21.8 21.3"; got != want {
 		t.Errorf("temperatures published %q, want %q", got, want)
 	}
-	if got, want := strings.Join(h.published(from, humTopic+"/value"), " "), "50 52"; got != want {
+	if got, want := strings.Join(h.Published(from, humTopic+"/value"), " "), "50 52"; got != want {
 		t.Errorf("humidities published %q, want %q", got, want)
 	}
-	if got := len(h.published(from, tempTopic)); got != 3 {
+	if got := len(h.Published(from, tempTopic)); got != 3 {
 		t.Errorf("%d JSON temperatures, want 3: the two topics go together", got)
 	}
 }
@@ -124,22 +124,22 @@ func TestServiceReadErrors(t *testing.T) {
 	}}
 	h := start(t, cfg, "", options{fs: twoFS()})
 	h.advance(0)
-	h.bus.Expect(t, 0, tempTopic+"/value", "-10.1")
+	h.Bus.Expect(t, 0, tempTopic+"/value", "-10.1")
 	h.fs.Fail(temp0, syscall.EIO)
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	shed := from
 	h.advance(30 * time.Second) // the first failure
 	for i, d := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second} {
 		h.advance(d)
-		if errs := h.readErrors(from); len(errs) != 0 {
+		if errs := h.ReadErrors(from); len(errs) != 0 {
 			t.Fatalf("reported after %d retryable errors: %+v", i+2, errs)
 		}
 	}
-	if d := h.svc.Describe(); d.Health != "ok" {
+	if d := h.Svc.Describe(); d.Health != "ok" {
 		t.Errorf("unhealthy after 4 retryable errors: %q", d.Error)
 	}
 	h.advance(16 * time.Second) // the fifth
-	errs := h.readErrors(from)
+	errs := h.ReadErrors(from)
 	if len(errs) != 1 || !errs[0].HasError(services.CodeHardware, "sensors[0]") ||
 		!strings.Contains(errs[0].Error.Message, "greenhouse") || !strings.Contains(errs[0].Error.Message, "in_temp_input: input/output error") {
 		t.Fatalf("read errors %+v", errs)
@@ -148,7 +148,7 @@ func TestServiceReadErrors(t *testing.T) {
 	if err := json.Unmarshal(errs[0].Data, &data); err != nil || data.Errors != 5 || data.RetryIn.D() != 32*time.Second {
 		t.Errorf("read error data %s", errs[0].Data)
 	}
-	d := h.svc.Describe()
+	d := h.Svc.Describe()
 	if d.Health != "error" || !strings.Contains(d.Error, "1 of 2 channels failing; greenhouse: 5 read errors, last: dht22: iio iio:device1 (dht11@0) in_temp_input: input/output error") {
 		t.Errorf("health %q: %q", d.Health, d.Error)
 	}
@@ -157,25 +157,25 @@ func TestServiceReadErrors(t *testing.T) {
 	}
 	// shed went on: read at each of the five advances (the fake clock
 	// fires a timer once per advance).
-	if got := len(h.published(shed, host+"/dht22/input/shed_temperature/value")); got != 5 {
+	if got := len(h.Published(shed, host+"/dht22/input/shed_temperature/value")); got != 5 {
 		t.Errorf("shed published %d values while greenhouse failed, want 5", got)
 	}
 
 	// Back: published, healthy, back to its interval.
 	h.fs.Fail(temp0, nil)
 	h.fs.Set(temp0, "-9800")
-	from = h.bus.Mark()
+	from = h.Bus.Mark()
 	h.advance(32 * time.Second)
-	h.bus.Expect(t, from, tempTopic+"/value", "-9.8")
-	if d := h.svc.Describe(); d.Health != "ok" {
+	h.Bus.Expect(t, from, tempTopic+"/value", "-9.8")
+	if d := h.Svc.Describe(); d.Health != "ok" {
 		t.Errorf("health after a good read %q", d.Error)
 	}
 
 	// A missing attribute is not retryable: reported at the first error.
 	h.fs.Fail(temp0, syscall.ENOENT)
-	from = h.bus.Mark()
+	from = h.Bus.Mark()
 	h.advance(30 * time.Second)
-	if errs := h.readErrors(from); len(errs) != 1 || !errs[0].HasError(services.CodeHardware, "sensors[0]") {
+	if errs := h.ReadErrors(from); len(errs) != 1 || !errs[0].HasError(services.CodeHardware, "sensors[0]") {
 		t.Errorf("a missing attribute: read errors %+v, want one at once", errs)
 	}
 }
@@ -186,23 +186,18 @@ func TestServiceConflicts(t *testing.T) {
 	h := start(t, greenhouse(), t.TempDir(), options{holds: map[string][]services.Claim{
 		"gpio": {services.PinClaim("input[0].pin", 17)},
 	}})
-	tests := []struct {
-		name, payload, field, message string
-	}{
-		{name: "pin held by gpio", payload: `{"sensors":[{"name":"shed","pin":17,"device":"dht11@1"}]}`,
-			field: "sensors[0].pin", message: "dht22 cannot take GPIO 17: gpio (input[0].pin) holds it"},
-		{name: "pin of i2c1", payload: `{"sensors":[{"name":"shed","pin":3,"driver":"sim"}]}`,
-			field: "sensors[0].pin", message: "dht22 cannot take GPIO 3: buses (i2c1 pins, buses[0]) holds it"},
-		{name: "one device twice", payload: `{"sensors":[{"name":"a","pin":4},{"name":"b","pin":5}]}`,
-			field: "sensors[1].device", message: "iio:dht11 is already used by sensors[0].device"},
+	tests := []servicestest.BadRequest{
+		{Name: "pin held by gpio", Payload: `{"sensors":[{"name":"shed","pin":17,"device":"dht11@1"}]}`,
+			Field: "sensors[0].pin", Says: "dht22 cannot take GPIO 17: gpio (input[0].pin) holds it", Code: services.CodeConflict},
+		{Name: "pin of i2c1", Payload: `{"sensors":[{"name":"shed","pin":3,"driver":"sim"}]}`,
+			Field: "sensors[0].pin", Says: "dht22 cannot take GPIO 3: buses (i2c1 pins, buses[0]) holds it", Code: services.CodeConflict},
+		{Name: "one device twice", Payload: `{"sensors":[{"name":"a","pin":4},{"name":"b","pin":5}]}`,
+			Field: "sensors[1].device", Says: "iio:dht11 is already used by sensors[0].device", Code: services.CodeConflict},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.request("setup", tc.payload)
-			if !r.HasError(services.CodeConflict, tc.field) || !strings.Contains(r.Error.Message, tc.message) {
-				t.Errorf("result %+v, want a conflict at %s saying %q", r.Problems(), tc.field, tc.message)
-			}
-			if held := h.claims.Held(dht22.Name); len(held) != 2 || held[0].Pin != 4 {
+		t.Run(tc.Name, func(t *testing.T) {
+			h.Refuses(t, tc)
+			if held := h.Claims.Held(dht22.Name); len(held) != 2 || held[0].Pin != 4 {
 				t.Errorf("claims changed: %v", held)
 			}
 		})
@@ -214,27 +209,27 @@ func TestServiceConflicts(t *testing.T) {
 func TestServiceEstop(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, greenhouse(), dir, options{})
-	if r := h.request("control", `{"cmd":"estop","id":"e"}`); r.Status != "ok" {
+	if r := h.Request("control", `{"cmd":"estop","id":"e"}`); r.Status != "ok" {
 		t.Fatalf("estop %+v", r)
 	}
-	if r := h.request("setup", `{"sensors":[]}`); !r.HasError(services.CodeHalted, "") {
+	if r := h.Request("setup", `{"sensors":[]}`); !r.HasError(services.CodeHalted, "") {
 		t.Errorf("setup while halted: %+v", r)
 	}
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	h.advance(0)
-	h.bus.Expect(t, from, tempTopic+"/value", "-10.1")
+	h.Bus.Expect(t, from, tempTopic+"/value", "-10.1")
 	if !h.state().Halted {
 		t.Error("halted not in the description")
 	}
-	h.stop()
+	h.Stop()
 	h = start(t, greenhouse(), dir, options{})
 	if !h.state().Halted {
 		t.Fatal("the halt did not survive a restart")
 	}
-	if r := h.request("control", "recover"); r.Status != "ok" {
+	if r := h.Request("control", "recover"); r.Status != "ok" {
 		t.Fatalf("recover %+v", r)
 	}
-	if r := h.request("setup", `{"sensors":[]}`); r.Status != "ok" {
+	if r := h.Request("setup", `{"sensors":[]}`); r.Status != "ok" {
 		t.Errorf("setup after recover %+v", r)
 	}
 }
@@ -251,7 +246,7 @@ func TestServiceSim(t *testing.T) {
 	for range 60 {
 		h.advance(time.Minute)
 	}
-	for _, p := range h.published(0, tempTopic) {
+	for _, p := range h.Published(0, tempTopic) {
 		v := value(t, p)
 		if v.Value < -40 || v.Value > 80 || v.Unit != "°C" || v.Raw != int64(v.Value*1000+0.5*sign(v.Value)) {
 			t.Errorf("implausible %s", p)
@@ -261,7 +256,7 @@ func TestServiceSim(t *testing.T) {
 	if len(seen) < 5 {
 		t.Errorf("%d different temperatures in an hour: %v", len(seen), seen)
 	}
-	if len(h.published(0, host+"/dht22/input/shed_humidity/value")) == 0 {
+	if len(h.Published(0, host+"/dht22/input/shed_humidity/value")) == 0 {
 		t.Error("the godht sensor did not read under --sim")
 	}
 	for _, s := range h.state().Sensors {
@@ -269,7 +264,7 @@ func TestServiceSim(t *testing.T) {
 			t.Errorf("sensor %s runs on %s under --sim", s.Name, s.Driver)
 		}
 	}
-	if sim, ok := h.svc.Sensor("greenhouse").(*dht22.Sim); !ok {
+	if sim, ok := h.Svc.Sensor("greenhouse").(*dht22.Sim); !ok {
 		t.Errorf("Sensor(greenhouse) is %T, want *dht22.Sim", sim)
 	}
 }
@@ -296,7 +291,7 @@ func TestServiceOpenErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.request("setup", tc.payload)
+			r := h.Request("setup", tc.payload)
 			if !r.HasError(services.CodeHardware, tc.field) || !strings.Contains(r.Error.Message, tc.message) {
 				t.Errorf("result %+v\nwant a hardware error at %s saying %q", r.Problems(), tc.field, tc.message)
 			}
@@ -319,17 +314,17 @@ func TestServiceBootWithoutDevice(t *testing.T) {
 	}}
 	h := start(t, cfg, "", options{fs: fs})
 	h.advance(0)
-	h.bus.Expect(t, 0, host+"/dht22/input/shed_temperature/value", "21")
-	if errs := h.readErrors(0); len(errs) != 1 || !errs[0].HasError(services.CodeHardware, "sensors[0]") || !strings.Contains(errs[0].Error.Message, "no such IIO device") {
+	h.Bus.Expect(t, 0, host+"/dht22/input/shed_temperature/value", "21")
+	if errs := h.ReadErrors(0); len(errs) != 1 || !errs[0].HasError(services.CodeHardware, "sensors[0]") || !strings.Contains(errs[0].Error.Message, "no such IIO device") {
 		t.Fatalf("read errors %+v", errs)
 	}
-	if d := h.svc.Describe(); !strings.Contains(d.Error, "greenhouse: 1 read errors") {
+	if d := h.Svc.Describe(); !strings.Contains(d.Error, "greenhouse: 1 read errors") {
 		t.Errorf("health %q", d.Error)
 	}
 	fs.Set("bus/iio/devices/iio:device1/name", "dht11@0\n")
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	h.advance(2 * time.Second) // retried after dht22.MinInterval
-	h.bus.Expect(t, from, tempTopic+"/value", "-10.1")
+	h.Bus.Expect(t, from, tempTopic+"/value", "-10.1")
 }
 
 // TestServiceMergeKeepsUnchanged: a merge replaces a sensor by name and
@@ -341,9 +336,9 @@ func TestServiceMergeKeepsUnchanged(t *testing.T) {
 	}}
 	h := start(t, cfg, "", options{fs: twoFS()})
 	h.advance(0)
-	h.bus.Expect(t, 0, host+"/dht22/input/shed_temperature/value", "21")
+	h.Bus.Expect(t, 0, host+"/dht22/input/shed_temperature/value", "21")
 	before := h.state().Sensors[1].Reads
-	r := h.request("setup", `{"merge":true,"sensors":[{"name":"greenhouse","pin":4,"device":"dht11@0","interval":"1m"},{"name":"attic","pin":5,"driver":"sim"}]}`)
+	r := h.Request("setup", `{"merge":true,"sensors":[{"name":"greenhouse","pin":4,"device":"dht11@0","interval":"1m"},{"name":"attic","pin":5,"driver":"sim"}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("merge %+v", r)
 	}
@@ -361,16 +356,16 @@ func TestServiceMergeKeepsUnchanged(t *testing.T) {
 func TestServiceRemovedSensorCleared(t *testing.T) {
 	h := start(t, greenhouse(), "", options{})
 	h.advance(0)
-	h.bus.Expect(t, 0, humTopic+"/value", "65.2")
-	if r := h.request("setup", `{"sensors":[]}`); r.Status != "ok" {
+	h.Bus.Expect(t, 0, humTopic+"/value", "65.2")
+	if r := h.Request("setup", `{"sensors":[]}`); r.Status != "ok" {
 		t.Fatalf("setup %+v", r)
 	}
-	if got := h.retained(); len(got) != 0 {
+	if got := h.Retained(); len(got) != 0 {
 		t.Errorf("retained after removing the sensor: %v", got)
 	}
-	from := h.bus.Mark()
+	from := h.Bus.Mark()
 	h.advance(time.Hour)
-	if got := h.published(from, tempTopic); len(got) != 0 {
+	if got := h.Published(from, tempTopic); len(got) != 0 {
 		t.Errorf("a removed sensor published %v", got)
 	}
 	_ = servicestest.Timeout

@@ -137,19 +137,12 @@ func (c Config) Check(ck services.Checker) services.Errors {
 		add(services.CodeInvalid, "rangers", "%d rangers; the header's %d pins make %d", len(c.Rangers), services.HeaderPins, MaxRangers)
 		return errs
 	}
-	names := map[string]string{}
+	names := services.NewNames("")
 	for i, r := range c.Rangers {
 		f := fmt.Sprintf("rangers[%d]", i)
-		switch {
-		case !services.ValidTopicName(r.Name):
-			add(services.CodeInvalid, f+".name", "name %q cannot stand as a topic level (1–64 bytes, no / + # control characters or leading $)", truncate(r.Name, 70))
-		case names[r.Name] != "":
-			add(services.CodeConflict, f+".name", "duplicate name %q (also %s)", r.Name, names[r.Name])
-		default:
-			names[r.Name] = f
-		}
+		errs = append(errs, names.Check(f, r.Name)...)
 		if !slices.Contains(drivers, r.Driver) {
-			add(services.CodeInvalid, f+".driver", "unknown driver %q (want %s, %s or %s)", truncate(r.Driver, 40), DriverIIO, DriverGPIO, DriverSim)
+			add(services.CodeInvalid, f+".driver", "unknown driver %q (want %s, %s or %s)", services.Truncate(r.Driver, 40), DriverIIO, DriverGPIO, DriverSim)
 		}
 		for _, p := range []struct {
 			field string
@@ -163,7 +156,7 @@ func (c Config) Check(ck services.Checker) services.Errors {
 		case r.Device != "" && r.Driver != "" && r.Driver != DriverIIO:
 			add(services.CodeInvalid, f+".device", "device names the kernel's IIO device: only for the %s driver, not %s", DriverIIO, r.Driver)
 		case r.Device != "" && !deviceName.MatchString(r.Device):
-			add(services.CodeInvalid, f+".device", "%q is not an IIO device name such as srf04 or iio:device0", truncate(r.Device, 70))
+			add(services.CodeInvalid, f+".device", "%q is not an IIO device name such as srf04 or iio:device0", services.Truncate(r.Device, 70))
 		}
 		if r.Samples < 0 || r.Samples > MaxSamples {
 			add(services.CodeInvalid, f+".samples", "samples %d: want 1 to %d pings per reading (0: %d)", r.Samples, MaxSamples, DefaultSamples)
@@ -187,7 +180,7 @@ func (c Config) Check(ck services.Checker) services.Errors {
 		}
 		if r.Temperature != "" {
 			if !strings.Contains(r.Temperature, "/") && !services.ValidTopicName(r.Temperature+"_temperature") {
-				add(services.CodeInvalid, f+".temperature", "%q is neither a dht22 sensor's name nor a topic", truncate(r.Temperature, 70))
+				add(services.CodeInvalid, f+".temperature", "%q is neither a dht22 sensor's name nor a topic", services.Truncate(r.Temperature, 70))
 			} else if msg := checkFollow(ck.Topics, r.temperatureTopic(ck.Topics)); msg != "" {
 				add(services.CodeInvalid, f+".temperature", "%s", msg)
 			}
@@ -218,17 +211,17 @@ func (c Config) Check(ck services.Checker) services.Errors {
 // bare numbers), and never this service's own.
 func checkFollow(own services.Topics, topic string) string {
 	if !services.ValidTopic(topic) {
-		return fmt.Sprintf("%q is not a plain topic (no + # control characters or leading $, at most 256 bytes)", truncate(topic, 70))
+		return fmt.Sprintf("%q is not a plain topic (no + # control characters or leading $, at most 256 bytes)", services.Truncate(topic, 70))
 	}
 	if strings.HasPrefix(topic+"/", own.Host+"/"+own.Service+"/") {
-		return fmt.Sprintf("%q is a topic of this service itself", truncate(topic, 70))
+		return fmt.Sprintf("%q is a topic of this service itself", services.Truncate(topic, 70))
 	}
 	lv := strings.Split(topic, "/")
 	if (len(lv) == 4 || len(lv) == 5 && lv[4] == "value") && (lv[2] == "input" || lv[2] == "output") {
 		return ""
 	}
 	if services.Reserved(topic) {
-		return fmt.Sprintf("%q is a topic rollcall uses for requests or state; name <host>/<service>/input/<name> or a topic of your own", truncate(topic, 70))
+		return fmt.Sprintf("%q is a topic rollcall uses for requests or state; name <host>/<service>/input/<name> or a topic of your own", services.Truncate(topic, 70))
 	}
 	return ""
 }
@@ -250,20 +243,5 @@ func (c Config) Claims() []services.Claim {
 
 // merge returns cur with patch's rangers merged by name.
 func merge(cur, patch Config) Config {
-	out := Config{Rangers: slices.Clone(cur.Rangers)}
-	for _, r := range patch.Rangers {
-		if i := slices.IndexFunc(out.Rangers, func(o RangerConfig) bool { return o.Name == r.Name }); i >= 0 {
-			out.Rangers[i] = r
-			continue
-		}
-		out.Rangers = append(out.Rangers, r)
-	}
-	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return Config{Rangers: services.MergeByName(cur.Rangers, patch.Rangers, func(r RangerConfig) string { return r.Name })}
 }

@@ -1,11 +1,7 @@
 package sonar_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -35,15 +31,11 @@ func piFS() *iiotest.MapFS {
 	return m
 }
 
+// harness runs the service (see servicestest.Harness) on piFS, which the
+// test can change.
 type harness struct {
-	t      *testing.T
-	svc    *sonar.Service
-	bus    *servicestest.Bus
-	clock  *servicestest.Clock
-	claims *services.Claims
-	fs     *iiotest.MapFS
-	dir    string
-	stop   func()
+	*servicestest.Harness[*sonar.Service]
+	fs *iiotest.MapFS
 }
 
 // options shape a harness.
@@ -59,92 +51,31 @@ type options struct {
 // whose claims hold i2c1 (see servicestest.Claims) and o.holds.
 func start(t *testing.T, cfg sonar.Config, dir string, o options) *harness {
 	t.Helper()
-	h := &harness{t: t, bus: o.bus, clock: servicestest.NewClock(), claims: servicestest.Claims(t, o.holds), fs: piFS(), dir: dir}
-	if h.bus == nil {
-		h.bus = servicestest.NewBus()
-	}
-	env := services.Env{Host: host, StateDir: dir, Claims: h.claims, Clock: h.clock, Sim: o.sim}
-	if o.real {
-		env.Clock = nil
-	}
-	svc, err := sonar.New(cfg, sonar.ServiceOptions{Env: env, Sysfs: h.fs, Lookup: o.lookup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx, h.bus) }()
-	stopped := false
-	h.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(servicestest.Timeout):
-			t.Fatal("Run did not return")
-		}
-	}
-	t.Cleanup(h.stop)
-	<-svc.Serving()
+	h := &harness{fs: piFS()}
+	h.Harness = servicestest.Start(t, servicestest.Options{Host: host, Dir: dir, Holds: o.holds, Bus: o.bus, Sim: o.sim, RealClock: o.real},
+		func(env services.Env) (*sonar.Service, error) {
+			return sonar.New(cfg, sonar.ServiceOptions{Env: env, Sysfs: h.fs, Lookup: o.lookup})
+		})
 	return h
-}
-
-func (h *harness) request(topic, payload string) servicestest.Result {
-	h.t.Helper()
-	return h.bus.Request(h.t, topics, host+"/sonar/"+topic, payload)
-}
-
-// do runs f on the service's goroutine and waits for it.
-func (h *harness) do(f func()) {
-	h.t.Helper()
-	done := make(chan struct{})
-	h.svc.Do(func() { f(); close(done) })
-	select {
-	case <-done:
-	case <-time.After(servicestest.Timeout):
-		h.t.Fatal("the service's goroutine did not run")
-	}
-}
-
-// advance moves the fake clock on (the scans due read, synchronously)
-// and waits until the service has done what they asked of it.
-func (h *harness) advance(d time.Duration) {
-	h.t.Helper()
-	h.clock.Advance(d)
-	h.do(func() {})
-}
-
-// flush waits until everything the service sent so far is on the bus: a
-// get's result goes out after it, in order.
-func (h *harness) flush() {
-	h.t.Helper()
-	h.request("get/output", "")
 }
 
 // sim returns the simulated ranger called name.
 func (h *harness) sim(name string) *sonar.Sim {
-	h.t.Helper()
-	s, ok := h.svc.Ranger(name).(*sonar.Sim)
+	h.T.Helper()
+	s, ok := h.Svc.Ranger(name).(*sonar.Sim)
 	if !ok {
-		h.t.Fatalf("ranger %s is %T, not a sim", name, h.svc.Ranger(name))
+		h.T.Fatalf("ranger %s is %T, not a sim", name, h.Svc.Ranger(name))
 	}
 	return s
 }
 
 // readings returns the readings published on name's input after from.
 func (h *harness) readings(from int, name string) []sonar.Value {
-	h.t.Helper()
-	h.flush()
+	h.T.Helper()
+	h.Flush()
 	var out []sonar.Value
-	for _, m := range h.bus.Published(from, topics.Input(name)) {
-		out = append(out, value(h.t, m.Payload))
+	for _, m := range h.Bus.Published(from, topics.Input(name)) {
+		out = append(out, value(h.T, m.Payload))
 	}
 	return out
 }
@@ -152,51 +83,14 @@ func (h *harness) readings(from int, name string) []sonar.Value {
 // reading advances the clock by d and returns the one reading of name it
 // published.
 func (h *harness) reading(d time.Duration, name string) sonar.Value {
-	h.t.Helper()
-	from := h.bus.Mark()
-	h.advance(d)
+	h.T.Helper()
+	from := h.Bus.Mark()
+	h.Advance(d)
 	got := h.readings(from, name)
 	if len(got) != 1 {
-		h.t.Fatalf("%d readings of %s after %v, want 1: %+v", len(got), name, d, got)
+		h.T.Fatalf("%d readings of %s after %v, want 1: %+v", len(got), name, d, got)
 	}
 	return got[0]
-}
-
-// readErrors returns the read error results after from.
-func (h *harness) readErrors(from int) []servicestest.Result {
-	h.t.Helper()
-	h.flush()
-	var out []servicestest.Result
-	for _, m := range h.bus.Published(from, topics.Result()) {
-		if r := servicestest.DecodeResult(h.t, m.Payload); r.Op == services.OpRead {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// retained is every retained message of the service's topics, as a
-// client subscribing now would get them.
-func (h *harness) retained() map[string]string {
-	h.t.Helper()
-	h.flush()
-	out := map[string]string{}
-	for _, m := range h.bus.Since(0) {
-		if !m.Retained || !strings.HasPrefix(m.Topic, host+"/sonar/") {
-			continue
-		}
-		if m.Payload == "" {
-			delete(out, m.Topic)
-		} else {
-			out[m.Topic] = m.Payload
-		}
-	}
-	return out
-}
-
-func (h *harness) saved() string {
-	b, _ := os.ReadFile(filepath.Join(h.dir, "sonar.json"))
-	return string(b)
 }
 
 // testState is a description's state as a client reads it.
@@ -208,20 +102,12 @@ type testState struct {
 }
 
 func (h *harness) state() testState {
-	h.t.Helper()
-	b, err := json.Marshal(h.svc.Describe().State)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var st testState
-	if err := json.Unmarshal(b, &st); err != nil {
-		h.t.Fatalf("state %s: %v", b, err)
-	}
-	return st
+	h.T.Helper()
+	return servicestest.DecodeState[testState](h.T, h.Svc.Describe())
 }
 
 // value decodes a published reading.
-func value(t *testing.T, payload string) sonar.Value {
+func value(t testing.TB, payload string) sonar.Value {
 	t.Helper()
 	var v sonar.Value
 	if err := json.Unmarshal([]byte(payload), &v); err != nil {

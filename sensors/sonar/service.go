@@ -105,18 +105,11 @@ type channel struct {
 // New builds the service from cfg, or from the setup saved in the state
 // directory. Rangers are opened by Run.
 func New(cfg Config, opts ServiceOptions) (*Service, error) {
-	env := opts.Env
-	if env.Clock == nil {
-		env.Clock = services.RealClock{}
-	}
+	env := opts.Env.WithDefaults()
 	s := &Service{sim: env.Sim, sysfs: opts.Sysfs, lookup: opts.Lookup, clock: env.Clock,
 		watched: map[string]bool{}, latest: map[string]float64{}}
 	if s.sysfs == nil {
-		root := env.Sysfs
-		if root == "" {
-			root = "/sys"
-		}
-		s.sysfs = iio.Dir(root)
+		s.sysfs = iio.Dir(env.Sysfs)
 	}
 	rt, err := services.NewRuntime(services.RuntimeOptions[Config]{Kind: Name, Env: env, Config: cfg, Schema: Schemas()}, s)
 	if err != nil {
@@ -179,89 +172,81 @@ func (s *Service) Apply(prev, next Config, safe bool) error {
 	s.mu.Lock()
 	old := s.chans
 	s.mu.Unlock()
-	type key struct {
-		spec  RangerConfig
-		field string
-	}
-	live := map[key]*channel{}
-	for _, c := range old {
-		live[key{c.spec, c.field}] = c
-	}
-	var chans, opened []*channel
-	for i, spec := range next.Rangers {
-		field := fmt.Sprintf("rangers[%d]", i)
-		if c, ok := live[key{spec, field}]; ok {
-			delete(live, key{spec, field})
-			chans = append(chans, c)
-			continue
-		}
-		c := &channel{spec: spec, field: field, driver: spec.Driver, temp: spec.temperatureTopic(s.Topics())}
-		if c.driver == "" {
-			c.driver = DriverIIO
-		}
-		if s.sim {
-			c.driver = DriverSim
-		}
-		opened = append(opened, c)
-		chans = append(chans, c)
+	field := func(i int) string { return fmt.Sprintf("rangers[%d]", i) }
+	r := services.Reconcile(old, len(next.Rangers),
+		func(c *channel, i int) bool { return c.spec == next.Rangers[i] && c.field == field(i) },
+		func(i int) *channel { return s.newChannel(next.Rangers[i], field(i)) })
+	fail := func(c *channel, err error) error {
+		return services.Errorf(services.CodeHardware, c.field+fieldOf(err), "%s: %v", c.spec.Name, err)
 	}
 	// Rangers on the kernel's driver or simulated hold nothing
 	// exclusively: they open before anything closes, so that a setup
 	// naming a missing device or other pins than the overlay's changes
 	// nothing. Those that go then release their pins, which the gpio
 	// driver's rangers may take again.
-	fail := func(c *channel, err error) error {
-		for _, o := range opened {
-			_ = o.close()
-		}
-		return services.Errorf(services.CodeHardware, c.field+fieldOf(err), "%s: %v", c.spec.Name, err)
+	if c, err := r.Open(lenient, s.opener(false), s.retry, closeNew); err != nil {
+		return fail(c, err)
 	}
-	for _, c := range opened {
-		if c.driver == DriverGPIO {
-			continue
-		}
-		if _, err := s.open(c); err != nil {
-			if !lenient {
-				return fail(c, err)
-			}
-			s.Logger().Warn("cannot open a ranger; retrying", "ranger", c.spec.Name, "err", err)
+	for _, c := range r.Gone {
+		c.scan.Stop()
+		if err := c.close(); err != nil {
+			s.Logger().Warn("close", "ranger", c.spec.Name, "err", err)
 		}
 	}
-	var gone []*channel
-	for _, c := range old {
-		if _, ok := live[key{c.spec, c.field}]; ok {
-			c.scan.Stop()
-			if err := c.close(); err != nil {
-				s.Logger().Warn("close", "ranger", c.spec.Name, "err", err)
-			}
-			gone = append(gone, c)
-		}
+	if c, err := r.Open(lenient, s.opener(true), s.retry, closeNew); err != nil {
+		err = fail(c, err)
+		s.reopen(old, r.Gone)
+		return err
 	}
-	for _, c := range opened {
-		if c.driver != DriverGPIO {
-			continue
-		}
-		if _, err := s.open(c); err != nil {
-			if !lenient {
-				err = fail(c, err)
-				s.reopen(old, gone)
-				return err
-			}
-			s.Logger().Warn("cannot open a ranger; retrying", "ranger", c.spec.Name, "err", err)
-		}
-	}
-	for _, c := range chans {
+	for _, c := range r.Next {
 		s.watch(c.temp)
 		s.watch(c.spec.SimTarget.Topic)
 	}
-	for _, c := range opened {
+	for _, c := range r.New {
 		c.scan = s.scan(c)
 	}
 	s.mu.Lock()
-	s.chans = chans
+	s.chans = r.Next
 	s.mu.Unlock()
 	return nil
 }
+
+// newChannel is the channel of ranger spec at field, not yet open.
+func (s *Service) newChannel(spec RangerConfig, field string) *channel {
+	return &channel{spec: spec, field: field, driver: s.driverOf(spec), temp: spec.temperatureTopic(s.Topics())}
+}
+
+// driverOf is the driver that reads spec: sim under --sim, whatever the
+// configuration says.
+func (s *Service) driverOf(spec RangerConfig) string {
+	switch {
+	case s.sim:
+		return DriverSim
+	case spec.Driver == "":
+		return DriverIIO
+	}
+	return spec.Driver
+}
+
+// opener opens, for Apply, the new channels on the gpio driver (gpio) or
+// on the others, and passes over the rest.
+func (s *Service) opener(gpio bool) func(*channel) error {
+	return func(c *channel) error {
+		if (c.driver == DriverGPIO) != gpio {
+			return nil
+		}
+		_, err := s.open(c)
+		return err
+	}
+}
+
+// retry logs a ranger that cannot be opened at start: its scan retries.
+func (s *Service) retry(c *channel, err error) {
+	s.Logger().Warn("cannot open a ranger; retrying", "ranger", c.spec.Name, "err", err)
+}
+
+// closeNew closes a channel a failed setup opened.
+func closeNew(c *channel) { _ = c.close() }
 
 // reopen puts back the rangers of old a failed Apply closed, gone.
 func (s *Service) reopen(old, gone []*channel) {
@@ -634,15 +619,9 @@ func (s *Service) Interfaces(cfg Config) services.Interfaces {
 	tp := s.Topics()
 	for _, spec := range cfg.Rangers {
 		every := services.Duration(spec.interval())
-		rs := RangerState{Name: spec.Name, Driver: spec.Driver, Trigger: spec.Trigger, Echo: spec.Echo, Interval: every,
+		rs := RangerState{Name: spec.Name, Driver: s.driverOf(spec), Trigger: spec.Trigger, Echo: spec.Echo, Interval: every,
 			Samples: spec.samples(), Min: spec.Min, Max: spec.maxRange(), Topic: tp.Input(spec.Name),
 			Temperature: spec.temperatureTopic(tp), Speed: SpeedOfSound(DefaultCelsius)}
-		if rs.Driver == "" {
-			rs.Driver = DriverIIO
-		}
-		if s.sim {
-			rs.Driver = DriverSim
-		}
 		if c := live[spec]; c != nil {
 			if c.scan != nil {
 				rs.ScanStatus = c.scan.Status()

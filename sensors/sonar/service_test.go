@@ -42,7 +42,7 @@ const simTol = 0.005
 // range and interval.
 func TestServiceReadings(t *testing.T) {
 	h := start(t, sonar.Config{}, t.TempDir(), options{})
-	r := h.request("setup", `{"id":1,"rangers":[{"name":"front","driver":"sim","trigger":23,"echo":24,"interval":"500ms","samples":3}]}`)
+	r := h.Request("setup", `{"id":1,"rangers":[{"name":"front","driver":"sim","trigger":23,"echo":24,"interval":"500ms","samples":3}]}`)
 	if r.Status != "ok" {
 		t.Fatalf("setup %+v", r)
 	}
@@ -53,18 +53,18 @@ func TestServiceReadings(t *testing.T) {
 		v.TS != "2023-11-14T22:13:20Z" || v.Status != "" || v.Celsius != nil {
 		t.Errorf("reading %+v", v)
 	}
-	bare := h.bus.Published(0, frontTopic+"/value")
+	bare := h.Bus.Published(0, frontTopic+"/value")
 	if len(bare) != 1 || bare[0].Payload != *jsonNumber(v.Value) || !bare[0].Retained {
 		t.Errorf("bare value %+v, want %v retained", bare, *v.Value)
 	}
-	for _, m := range h.bus.Published(0, frontTopic) {
+	for _, m := range h.Bus.Published(0, frontTopic) {
 		if !m.Retained {
 			t.Error("reading not retained")
 		}
 	}
 	h.sim("front").SetTarget(0.8)
-	from := h.bus.Mark()
-	h.advance(499 * time.Millisecond)
+	from := h.Bus.Mark()
+	h.Advance(499 * time.Millisecond)
 	if got := h.readings(from, "front"); len(got) != 0 {
 		t.Fatalf("read before the interval: %+v", got)
 	}
@@ -72,7 +72,7 @@ func TestServiceReadings(t *testing.T) {
 		t.Errorf("second reading %+v", v)
 	}
 
-	d := h.svc.Describe()
+	d := h.Svc.Describe()
 	if d.Health != "ok" || len(d.Inputs) != 1 {
 		t.Fatalf("description %+v", d)
 	}
@@ -121,8 +121,8 @@ func TestServiceDeadbandAndNoTarget(t *testing.T) {
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			sim.SetTarget(s.target)
-			from := h.bus.Mark()
-			h.advance(time.Second)
+			from := h.Bus.Mark()
+			h.Advance(time.Second)
 			got := h.readings(from, "front")
 			if !s.publish {
 				if len(got) != 0 {
@@ -133,7 +133,7 @@ func TestServiceDeadbandAndNoTarget(t *testing.T) {
 			if len(got) != 1 {
 				t.Fatalf("%d readings, want 1", len(got))
 			}
-			v, bare := got[0], h.bus.Published(from, frontTopic+"/value")
+			v, bare := got[0], h.Bus.Published(from, frontTopic+"/value")
 			if math.IsNaN(s.want) {
 				if v.Value != nil || v.Status != "no_target" || v.Unit != "m" {
 					t.Errorf("reading %+v, want no target", v)
@@ -171,8 +171,8 @@ func TestServiceCompensation(t *testing.T) {
 	for _, n := range []string{"front", "back", "side"} {
 		h.sim(n).SetTarget(1.5)
 	}
-	from := h.bus.Mark()
-	h.advance(0)
+	from := h.Bus.Mark()
+	h.Advance(0)
 	f := h.readings(from, "front")
 	if len(f) != 1 || !near(metres(f[0]), 1.5, simTol) || f[0].Celsius == nil || *f[0].Celsius != -10 {
 		t.Fatalf("front at −10 °C: %+v", f)
@@ -190,25 +190,25 @@ func TestServiceCompensation(t *testing.T) {
 
 	bus.Send(host+"/dht22/input/air_temperature", `{"value":35,"unit":"°C","raw":35000,"ts":"2023-11-14T22:13:30Z"}`)
 	bus.Send("weather/outside/celsius", "-5.5")
-	from = h.bus.Mark()
-	h.advance(time.Second)
+	from = h.Bus.Mark()
+	h.Advance(time.Second)
 	if f := h.readings(from, "front"); len(f) != 1 || *f[0].Celsius != 35 || !near(metres(f[0]), 1.5, simTol) {
 		t.Errorf("front at 35 °C: %+v", f)
 	}
 	if b := h.readings(from, "back"); len(b) != 1 || b[0].Celsius == nil || *b[0].Celsius != -5.5 {
 		t.Errorf("back: %+v", b)
 	}
-	if c := h.svc.Celsius("side"); c != nil {
+	if c := h.Svc.Celsius("side"); c != nil {
 		t.Errorf("side compensates with %v", *c)
 	}
 	// Something that is not a number changes nothing; a number no air
 	// has is not used.
 	bus.Send("weather/outside/celsius", "warm")
-	if c := h.svc.Celsius("back"); c == nil || *c != -5.5 {
+	if c := h.Svc.Celsius("back"); c == nil || *c != -5.5 {
 		t.Errorf("back's temperature after a word: %v", c)
 	}
 	bus.Send("weather/outside/celsius", "3276.7")
-	if c := h.svc.Celsius("back"); c != nil {
+	if c := h.Svc.Celsius("back"); c != nil {
 		t.Errorf("back compensates with %v °C", *c)
 	}
 }
@@ -263,12 +263,12 @@ func TestServiceReadErrors(t *testing.T) {
 	h := start(t, cfg, "", options{})
 	h.sim("back").SetTarget(math.Inf(1))
 	h.sim("front").Fail(syscall.ETIMEDOUT)
-	h.advance(0)
-	errs := h.readErrors(0)
+	h.Advance(0)
+	errs := h.ReadErrors(0)
 	if len(errs) != 1 || !errs[0].HasError(services.CodeHardware, "rangers[0]") || !strings.Contains(errs[0].Error.Message, "front: 5 of 5 pings failed: sonar: sim: connection timed out") {
 		t.Fatalf("read errors %+v", errs)
 	}
-	if d := h.svc.Describe(); !strings.Contains(d.Error, "1 of 2 channels failing; front: 1 read errors") {
+	if d := h.Svc.Describe(); !strings.Contains(d.Error, "1 of 2 channels failing; front: 1 read errors") {
 		t.Errorf("health %q", d.Error)
 	}
 	st := h.state().Rangers
@@ -276,16 +276,16 @@ func TestServiceReadErrors(t *testing.T) {
 		t.Errorf("states %+v", st)
 	}
 	for i, d := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
-		h.advance(d - time.Millisecond)
+		h.Advance(d - time.Millisecond)
 		if n := h.state().Rangers[0].Errors; n != i+1 {
 			t.Fatalf("%d errors %v after the last, want %d: retried early", n, d-time.Millisecond, i+1)
 		}
-		h.advance(time.Millisecond)
+		h.Advance(time.Millisecond)
 		if n := h.state().Rangers[0].Errors; n != i+2 {
 			t.Fatalf("%d errors %v after the last, want %d", n, d, i+2)
 		}
 	}
-	if errs := h.readErrors(0); len(errs) != 1 {
+	if errs := h.ReadErrors(0); len(errs) != 1 {
 		t.Errorf("%d read error results in 7 s, want 1 (rate-limited)", len(errs))
 	}
 	h.sim("front").Fail(nil)
@@ -293,7 +293,7 @@ func TestServiceReadErrors(t *testing.T) {
 	if v := h.reading(8*time.Second, "front"); !near(metres(v), 1, simTol) {
 		t.Errorf("after the fault: %+v", v)
 	}
-	if d := h.svc.Describe(); d.Health != "ok" {
+	if d := h.Svc.Describe(); d.Health != "ok" {
 		t.Errorf("health %q", d.Error)
 	}
 }
@@ -343,8 +343,8 @@ func TestServiceStuckRangerBlocksNothing(t *testing.T) {
 	case <-time.After(servicestest.Timeout):
 		t.Fatal("the stuck ranger never pinged")
 	}
-	from := h.bus.Mark()
-	h.bus.WaitFor(t, "three readings of front while stuck pings", func(msgs []servicestest.Message, _, _ int) bool {
+	from := h.Bus.Mark()
+	h.Bus.WaitFor(t, "three readings of front while stuck pings", func(msgs []servicestest.Message, _, _ int) bool {
 		n := 0
 		for _, m := range msgs[min(from, len(msgs)):] {
 			if m.Topic == frontTopic {
@@ -353,13 +353,13 @@ func TestServiceStuckRangerBlocksNothing(t *testing.T) {
 		}
 		return n >= 3
 	})
-	if r := h.request("get", ""); r.Status != "ok" {
+	if r := h.Request("get", ""); r.Status != "ok" {
 		t.Errorf("get while a ranger is stuck: %+v", r)
 	}
-	if r := h.request("setup", `{"rangers":[{"name":"front","driver":"sim","trigger":23,"echo":24}]}`); r.Status != "ok" {
+	if r := h.Request("setup", `{"rangers":[{"name":"front","driver":"sim","trigger":23,"echo":24}]}`); r.Status != "ok" {
 		t.Errorf("setup dropping the stuck ranger: %+v", r)
 	}
-	if held := h.claims.Held(sonar.Name); len(held) != 2 {
+	if held := h.Claims.Held(sonar.Name); len(held) != 2 {
 		t.Errorf("claims %v, want front's two pins", held)
 	}
 }
@@ -371,25 +371,20 @@ func TestServiceConflicts(t *testing.T) {
 	h := start(t, front(nil), t.TempDir(), options{holds: map[string][]services.Claim{
 		"gpio": {services.PinClaim("input[0].pin", 17)},
 	}})
-	tests := []struct {
-		name, payload, field, message string
-	}{
-		{name: "echo held by gpio", payload: `{"rangers":[{"name":"back","driver":"sim","trigger":27,"echo":17}]}`,
-			field: "rangers[0].echo", message: "sonar cannot take GPIO 17: gpio (input[0].pin) holds it"},
-		{name: "trigger on i2c1", payload: `{"rangers":[{"name":"back","driver":"sim","trigger":2,"echo":22}]}`,
-			field: "rangers[0].trigger", message: "sonar cannot take GPIO 2: buses (i2c1 pins, buses[0]) holds it"},
-		{name: "one pin for both", payload: `{"rangers":[{"name":"back","driver":"sim","trigger":22,"echo":22}]}`,
-			field: "rangers[0].echo", message: "GPIO 22 is already used by rangers[0].trigger"},
-		{name: "one device twice", payload: `{"rangers":[{"name":"a","trigger":23,"echo":24},{"name":"b","trigger":5,"echo":6}]}`,
-			field: "rangers[1].device", message: "iio:srf04 is already used by rangers[0].device"},
+	tests := []servicestest.BadRequest{
+		{Name: "echo held by gpio", Payload: `{"rangers":[{"name":"back","driver":"sim","trigger":27,"echo":17}]}`,
+			Field: "rangers[0].echo", Says: "sonar cannot take GPIO 17: gpio (input[0].pin) holds it", Code: services.CodeConflict},
+		{Name: "trigger on i2c1", Payload: `{"rangers":[{"name":"back","driver":"sim","trigger":2,"echo":22}]}`,
+			Field: "rangers[0].trigger", Says: "sonar cannot take GPIO 2: buses (i2c1 pins, buses[0]) holds it", Code: services.CodeConflict},
+		{Name: "one pin for both", Payload: `{"rangers":[{"name":"back","driver":"sim","trigger":22,"echo":22}]}`,
+			Field: "rangers[0].echo", Says: "GPIO 22 is already used by rangers[0].trigger", Code: services.CodeConflict},
+		{Name: "one device twice", Payload: `{"rangers":[{"name":"a","trigger":23,"echo":24},{"name":"b","trigger":5,"echo":6}]}`,
+			Field: "rangers[1].device", Says: "iio:srf04 is already used by rangers[0].device", Code: services.CodeConflict},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := h.request("setup", tc.payload)
-			if !r.HasError(services.CodeConflict, tc.field) || !strings.Contains(r.Error.Message, tc.message) {
-				t.Errorf("result %+v, want a conflict at %s saying %q", r.Problems(), tc.field, tc.message)
-			}
-			if held := h.claims.Held(sonar.Name); len(held) != 2 || held[0].Pin != 23 {
+		t.Run(tc.Name, func(t *testing.T) {
+			h.Refuses(t, tc)
+			if held := h.Claims.Held(sonar.Name); len(held) != 2 || held[0].Pin != 23 {
 				t.Errorf("claims changed: %v", held)
 			}
 		})
@@ -425,7 +420,7 @@ func TestServiceIIO(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := h.request("setup", tc.payload)
+			r := h.Request("setup", tc.payload)
 			if !r.HasError(services.CodeHardware, tc.field) || !strings.Contains(r.Error.Message, tc.message) {
 				t.Errorf("result %+v\nwant a hardware error at %s saying %q", r.Problems(), tc.field, tc.message)
 			}
@@ -444,22 +439,22 @@ func TestServiceIIO(t *testing.T) {
 func TestServiceEstop(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, front(nil), dir, options{})
-	if r := h.request("control", "estop"); r.Status != "ok" {
+	if r := h.Request("control", "estop"); r.Status != "ok" {
 		t.Fatalf("estop %+v", r)
 	}
-	if r := h.request("setup", `{"rangers":[]}`); !r.HasError(services.CodeHalted, "") {
+	if r := h.Request("setup", `{"rangers":[]}`); !r.HasError(services.CodeHalted, "") {
 		t.Errorf("setup while halted: %+v", r)
 	}
 	h.sim("front").SetTarget(2)
 	if v := h.reading(0, "front"); !near(metres(v), 2, simTol) {
 		t.Errorf("reading while halted %+v", v)
 	}
-	h.stop()
+	h.Stop()
 	h = start(t, front(nil), dir, options{})
 	if !h.state().Halted {
 		t.Fatal("the halt did not survive a restart")
 	}
-	if r := h.request("control", `{"cmd":"recover"}`); r.Status != "ok" {
+	if r := h.Request("control", `{"cmd":"recover"}`); r.Status != "ok" {
 		t.Fatalf("recover %+v", r)
 	}
 }

@@ -3,6 +3,13 @@
 // what a service publishes and delivers what a test sends, a Clock whose
 // timers run when the test advances it, and a host's Claims with a bus and
 // a pin already held.
+//
+// On them, what every service's tests do alike: a Harness runs a service
+// as the agent would and sends it requests, reads its results, retained
+// topics and state file, and checks that a refused request (a BadRequest
+// of the project's corpus) changed nothing; FuzzSetup is the body of a
+// service's setup fuzz test, SchemaCoversModel keeps its published schema
+// in step with its configuration's structs.
 package servicestest
 
 import (
