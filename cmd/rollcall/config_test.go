@@ -237,6 +237,7 @@ func TestConfigStrict(t *testing.T) {
 		{name: "keepalive as a number", file: "mqtt: {keepalive: 30}\n", key: "mqtt.keepalive", message: "duration"},
 		{name: "null for a string", file: "mqtt: {broker: null}\n", key: "mqtt.broker", message: "string, not null"},
 		{name: "YAML alias bomb", file: "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n", message: "aliases expand"},
+		{name: "one IIO device for two services", file: "dht22:\n  sensors: [{name: air, pin: 4, driver: iio, device: \"iio:device1\"}]\nain:\n  chips: [{name: a, chip: iio, device: \"iio:device1\"}]\n  channels: [{name: x, chip: a, channel: 0}]\n", key: "dht22.sensors[0].device", message: "ain (chips[0].device) holds it"},
 		{name: "unknown service", file: "relays:\n  - x\n", key: "relays", message: "; services: "},
 		{name: "a service listed that does not exist", file: "services: [gpio, lasers]\n", key: "services[1]", message: "lasers"},
 		{name: "embedded broker on the LAN without users", file: "mqtt: {embedded_broker: \":1883\"}\n", key: "mqtt.embedded_broker", message: "anyone on the network could drive the pins"},

@@ -138,7 +138,7 @@ func (c Config) Claims() []services.Claim {
 	for i, s := range c.Sensors {
 		cl = append(cl, services.PinClaim(fmt.Sprintf("sensors[%d].pin", i), s.Pin))
 		if s.Driver == "" || s.Driver == DriverIIO {
-			cl = append(cl, services.ResourceClaim(fmt.Sprintf("sensors[%d].device", i), "iio:"+s.device()))
+			cl = append(cl, services.IIOClaim(fmt.Sprintf("sensors[%d].device", i), s.device()))
 		}
 	}
 	return cl

@@ -235,7 +235,7 @@ func (c Config) Claims() []services.Claim {
 			services.PinClaim(fmt.Sprintf("rangers[%d].trigger", i), r.Trigger),
 			services.PinClaim(fmt.Sprintf("rangers[%d].echo", i), r.Echo))
 		if r.Driver == "" || r.Driver == DriverIIO {
-			cl = append(cl, services.ResourceClaim(fmt.Sprintf("rangers[%d].device", i), "iio:"+r.device()))
+			cl = append(cl, services.IIOClaim(fmt.Sprintf("rangers[%d].device", i), r.device()))
 		}
 	}
 	return cl
