@@ -119,7 +119,7 @@ func TestInventoryAndEvents(t *testing.T) {
 				fns = append(fns, s.Function)
 			}
 			slices.Sort(fns)
-			if want := []string{"dht22", "gpio", "sonar"}; !slices.Equal(fns, want) {
+			if want := []string{"ain", "dac", "dht22", "gpio", "sonar"}; !slices.Equal(fns, want) {
 				t.Errorf("pi1 services %v, want %v", fns, want)
 			}
 			if st.Control {
@@ -139,6 +139,8 @@ func TestInventoryAndEvents(t *testing.T) {
 				{g.Inputs, "float_switch", "lamp"},
 				{findService(st, "pi1", "dht22").Inputs, "air_temperature", "gauge"},
 				{findService(st, "pi1", "sonar").Inputs, "front", "gauge"},
+				{findService(st, "pi1", "ain").Inputs, "light", "gauge"},
+				{findService(st, "pi1", "dac").Outputs, "level", "slider"},
 			} {
 				it := findInterface(w.ifs, w.name)
 				if it == nil {
@@ -290,7 +292,7 @@ func TestWrites(t *testing.T) {
 	for _, r := range a.Results {
 		svcs = append(svcs, r.Service+":"+r.Status)
 	}
-	if want := []string{"dht22:ok", "gpio:ok", "sonar:ok"}; status != 200 || !a.OK || !slices.Equal(svcs, want) {
+	if want := []string{"ain:ok", "dac:ok", "dht22:ok", "gpio:ok", "sonar:ok"}; status != 200 || !a.OK || !slices.Equal(svcs, want) {
 		t.Errorf("host estop: %d ok=%v results %v, want %v", status, a.OK, svcs, want)
 	}
 	eventually(t, 5*time.Second, "pi1's services halted", func() bool {

@@ -149,11 +149,11 @@ func TestBrowser(t *testing.T) {
 	p.do("the page shows three hosts, live", visible(`article.host[data-host="pi3"]`), visible(`#conn[data-state="live"]`))
 	shown := evaluate[[]string](p, `[...document.querySelectorAll('article.host')].map((h) =>
 		h.dataset.host + ' ' + h.dataset.status + ': ' + [...h.querySelectorAll('section.service')].map((s) => s.dataset.service).sort().join(','))`)
-	if want := []string{"pi1 online: dht22,gpio,sonar", "pi2 online: gpio", "pi3 online: gpio"}; !slices.Equal(shown, want) {
+	if want := []string{"pi1 online: ain,dac,dht22,gpio,sonar", "pi2 online: gpio", "pi3 online: gpio"}; !slices.Equal(shown, want) {
 		t.Errorf("the page shows %q, want %q", shown, want)
 	}
 	widgets := evaluate[[]string](p, `[...document.querySelectorAll('article[data-host="pi1"] li.iface')].map((li) => li.dataset.key.split('/').slice(1).join('/') + '=' + li.dataset.widget).sort()`)
-	for _, w := range []string{"gpio/output/lamp=switch", "gpio/output/dimmer=slider", "gpio/input/button=lamp", "dht22/input/air_temperature=gauge", "sonar/input/front=gauge"} {
+	for _, w := range []string{"gpio/output/lamp=switch", "gpio/output/dimmer=slider", "gpio/input/button=lamp", "dht22/input/air_temperature=gauge", "sonar/input/front=gauge", "ain/input/light=gauge", "dac/output/level=slider"} {
 		if !slices.Contains(widgets, w) {
 			t.Errorf("pi1 has no %s among %q", w, widgets)
 		}
@@ -205,7 +205,7 @@ func TestBrowser(t *testing.T) {
 	// A form sent back unchanged is the setup in force, for every service:
 	// the form reads and writes each field of the schemas faithfully
 	// (enums, durations, nested objects, lists). A changed field applies.
-	for _, svc := range []string{"gpio", "dht22", "sonar"} {
+	for _, svc := range []string{"gpio", "ain", "dac", "dht22", "sonar"} {
 		openSetup(p, "pi1", svc)
 		if msg := applySetup(p); msg != "" {
 			t.Errorf("pi1/%s: its own setup sent back was refused: %s", svc, msg)

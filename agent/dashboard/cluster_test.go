@@ -23,6 +23,8 @@ import (
 	"github.com/rollcall/rollcall/agent/cluster"
 	"github.com/rollcall/rollcall/agent/dashboard"
 	"github.com/rollcall/rollcall/gpio"
+	"github.com/rollcall/rollcall/sensors/ain"
+	"github.com/rollcall/rollcall/sensors/dac"
 	"github.com/rollcall/rollcall/sensors/dht22"
 	"github.com/rollcall/rollcall/sensors/sonar"
 	"github.com/rollcall/rollcall/services"
@@ -199,7 +201,15 @@ func (c *simCluster) config(host string, sensors bool) agent.Config {
 		Wiring: []gpio.Wire{{From: 25, To: 17}},
 	}
 	if sensors {
-		cfg.Services = append(cfg.Services, dht22.Name, sonar.Name)
+		cfg.Services = append(cfg.Services, ain.Name, dac.Name, dht22.Name, sonar.Name)
+		cfg.Blocks[ain.Name] = &ain.Config{
+			Chips:    []ain.ChipConfig{{Name: "adc", Chip: "sim"}},
+			Channels: []ain.ChannelConfig{{Name: "light", Chip: "adc", Channel: 0, Interval: services.Duration(time.Second), Deadband: 0.01}},
+		}
+		cfg.Blocks[dac.Name] = &dac.Config{
+			Chips:   []dac.ChipConfig{{Name: "dac0", Chip: "sim"}},
+			Outputs: []dac.OutputConfig{{Name: "level", Chip: "dac0"}},
+		}
 		cfg.Blocks[dht22.Name] = &dht22.Config{Sensors: []dht22.SensorConfig{
 			{Name: "air", Driver: "sim", Pin: 4, Interval: services.Duration(5 * time.Second)}}}
 		cfg.Blocks[sonar.Name] = &sonar.Config{Rangers: []sonar.RangerConfig{
