@@ -110,6 +110,11 @@ func (c *Config) Validate() services.Errors {
 	}
 	errs = append(errs, checkMQTT(c.MQTT).Prefix("mqtt")...)
 	errs = append(errs, c.Discovery.Check().Prefix("discovery")...)
+	if c.Discovery.ReportPerHost && services.ValidTopicName(c.Host) && services.ValidTopic(c.Discovery.ReportTopic) {
+		if why := c.Discovery.CheckReportTopicFor(c.Host); why != "" {
+			bad("discovery.report_per_host", "this host's report topic %s", why)
+		}
+	}
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)
