@@ -186,7 +186,9 @@ func (a *Agent) descriptionTopic() string { return a.cfg.Host + "/description" }
 // goroutine it started has ended.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	cfg := a.cfg
-	defer close(a.stopping)
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(a.stopping) }) }
+	defer stop()
 	if cfg.MQTT.Broker == "" || cfg.MQTT.EmbeddedBroker != "" {
 		addr := cfg.MQTT.EmbeddedBroker
 		if addr == "" {
@@ -225,7 +227,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.sessionp.Store(sess)
-	defer sess.Close(a.statusTopic(), []byte("offline"))
+	defer func() {
+		// Stopping before the goodbye: its echo on the status topic, which
+		// the agent watches, must not be put back to online.
+		stop()
+		sess.Close(a.statusTopic(), []byte("offline"))
+	}()
 
 	mon, err := discovery.ListenMonitor(discovery.MonitorConfig{
 		Addr:          fmt.Sprintf(":%d", cfg.Discovery.Port),
