@@ -1,0 +1,76 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/simcluster"
+	"github.com/rollcall/rollcall/discovery"
+	"github.com/rollcall/rollcall/services"
+)
+
+// Replies keep coming after a sweep has what it needs: from a large
+// cluster, thousands (one per service of every host, and again for each
+// retransmission a host was not heard in). They must not hold up the
+// sweep's end, where its session waits for the broker to take the result.
+func TestSweepEndsDespiteLateReplies(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	b, err := simcluster.StartEmbedded(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := simcluster.Start(ctx, simcluster.Options{Hosts: 2, Dir: t.TempDir(), Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	flood := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("late-replies"))
+	if tk := flood.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatalf("connect: %v", tk.Error())
+	}
+	defer flood.Disconnect(0)
+
+	cfg := c.Client("sweeper")
+	var resulted time.Time
+	inv, err := cluster.Sweep(ctx, cfg, cluster.SweepOptions{Expect: 2, Timeout: 5 * time.Second, OnResult: func(inv cluster.Inventory) {
+		// Answers to this very sweep, more than its queues hold, all
+		// delivered before the sweep publishes its result.
+		for i := range 3000 {
+			r := discovery.NewReply(discovery.Report{Hostname: fmt.Sprintf("late%d", i), ReplyTo: cfg.Name, Cmd: discovery.CmdGetStatus,
+				Topic: cfg.Discovery.ReplyTopic, ID: inv.Sweep.ID, Machine: fmt.Sprintf("m%d", i), V: discovery.Version},
+				services.Description{Function: "gpio", Health: "ok"}, []string{"gpio"})
+			p, err := r.Marshal()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			flood.Publish(cfg.Discovery.ReplyTopic, 0, false, p)
+		}
+		if _, err := b.Deliveries(ctx); err != nil {
+			t.Error(err)
+		}
+		resulted = time.Now()
+	}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inv.Sweep.Complete || len(inv.Hosts) != 2 {
+		t.Fatalf("sweep %+v", inv.Sweep)
+	}
+	if d := time.Since(resulted); d > time.Second {
+		t.Errorf("the sweep took %v to publish its result after the late replies, want well under a second (it gives up at 2s)", d.Round(time.Millisecond))
+	}
+}
