@@ -149,10 +149,14 @@ func benchSweeps(b *testing.B, c *Cluster, sweeps int, pace time.Duration) {
 		start := time.Now()
 		inv, err := cluster.Sweep(ctx, cfg, cluster.SweepOptions{Expect: n, Timeout: 10 * time.Second}, testLogger(b))
 		call := time.Since(start)
-		if err != nil {
-			b.Fatal(err)
-		}
 		callMS = append(callMS, float64(call)/float64(time.Millisecond))
+		if err != nil {
+			// An overloaded broker may refuse the sweep's connection: a
+			// failed sweep, not a failed benchmark.
+			incomplete++
+			b.Logf("sweep failed after %.0f ms: %v", float64(call)/float64(time.Millisecond), err)
+			continue
+		}
 		probes = append(probes, float64(inv.Sweep.Probes))
 		if !inv.Sweep.Complete || len(inv.Missing) > 0 || len(inv.Hosts) != n {
 			incomplete++
@@ -205,6 +209,9 @@ func benchSweeps(b *testing.B, c *Cluster, sweeps int, pace time.Duration) {
 		b.ReportMetric(brss, "broker-rss-MiB")
 		b.ReportMetric(bcpu, "broker-cpu-ms/sweep")
 		line += fmt.Sprintf("; mosquitto RSS %.1f MiB, %.0f cpu-ms per sweep", brss, bcpu)
+	}
+	if r1.Lost > 0 {
+		line += fmt.Sprintf("; %d listeners lost their connection", r1.Lost)
 	}
 	if e, ok := c.Broker().(*Embedded); ok && e.Dropped() > 0 {
 		line += fmt.Sprintf("; the embedded broker dropped %d messages", e.Dropped())

@@ -240,6 +240,10 @@ type ReportCounts struct {
 	// Own counts those about the listener's own host: the ones a service
 	// outside the agent answers.
 	Own uint64
+	// Lost counts listeners whose connection dropped: a broker that
+	// cannot keep up may disconnect its slowest clients. They do not
+	// reconnect.
+	Lost uint64
 }
 
 // Reports returns what the listeners received so far; zero without

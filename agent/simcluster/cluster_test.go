@@ -137,6 +137,9 @@ func TestSweep(t *testing.T) {
 			got, delivered := c.Reports(), after-before
 			t.Logf("%s: sweep complete in %.1f ms, %d probes; listeners received %d reports (%d their own); broker delivered %d",
 				tt.name, inv.Sweep.CompleteMS, inv.Sweep.Probes, got.Received, got.Own, delivered)
+			if got.Lost > 0 {
+				t.Errorf("%d listeners lost their connection", got.Lost)
+			}
 			if tt.perHost {
 				if got.Received != got.Own {
 					t.Errorf("listeners received %d reports, %d of them their own host's: per host, they hear only their own", got.Received, got.Own)

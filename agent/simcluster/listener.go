@@ -15,8 +15,8 @@ import (
 // listeners are the external report listeners: one plain paho client per
 // host, subscribed as a service outside the agent would be.
 type listeners struct {
-	clients       []paho.Client
-	received, own atomic.Uint64
+	clients             []paho.Client
+	received, own, lost atomic.Uint64
 }
 
 // startListeners connects one client per host and subscribes it to the
@@ -53,7 +53,8 @@ func startListeners(ctx context.Context, url string, topics map[string]string, p
 func (l *listeners) listen(url, host, topic string) (paho.Client, error) {
 	own := fmt.Appendf(nil, `"hostname":%q`, host)
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("simcluster-listener-" + host).
-		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).
+		SetConnectionLostHandler(func(paho.Client, error) { l.lost.Add(1) })
 	c := paho.NewClient(o)
 	if tk := c.Connect(); !tk.WaitTimeout(15*time.Second) || tk.Error() != nil {
 		return nil, fmt.Errorf("simcluster: listener of %s: connect %s: %v", host, url, tk.Error())
@@ -71,7 +72,7 @@ func (l *listeners) listen(url, host, topic string) (paho.Client, error) {
 }
 
 func (l *listeners) counts() ReportCounts {
-	return ReportCounts{Received: l.received.Load(), Own: l.own.Load()}
+	return ReportCounts{Received: l.received.Load(), Own: l.own.Load(), Lost: l.lost.Load()}
 }
 
 // close disconnects every listener, at once.
