@@ -66,7 +66,10 @@ func subscribeRetained(s *session.Session, filters []string, wait time.Duration,
 		activity = make(chan struct{}, 1)
 		mark     = syncTopic()
 	)
-	err := s.SubscribeAll(append(slices.Clone(filters), mark), func(m services.Message) {
+	// QoS 0: a broker may cap what it queues at QoS 1 (see
+	// session.SubscribeAllQoS), and a read of every host's retained topics
+	// is more than a stock mosquitto queues.
+	err := s.SubscribeAllQoS(append(slices.Clone(filters), mark), 0, func(m services.Message) {
 		if m.Topic == mark {
 			once.Do(func() { close(seen) })
 			return

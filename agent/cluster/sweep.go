@@ -158,7 +158,10 @@ func readRetained(s *session.Session, inventoryTopic string, summaries chan<- di
 		sent   bool
 		mark   = syncTopic()
 	)
-	err := s.SubscribeAll([]string{"+/status", "+/services", inventoryTopic, mark}, func(m services.Message) {
+	// QoS 0, as subscribeRetained does: at QoS 1 a stock mosquitto drops
+	// what it cannot queue (over 1000 messages), the mark included, and
+	// the sweep then waits for its timeout.
+	err := s.SubscribeAllQoS([]string{"+/status", "+/services", inventoryTopic, mark}, 0, func(m services.Message) {
 		host, kind, _ := strings.Cut(m.Topic, "/")
 		switch {
 		case m.Topic == mark:

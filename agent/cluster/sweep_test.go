@@ -2,14 +2,18 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/agent/simcluster"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -72,5 +76,65 @@ func TestSweepEndsDespiteLateReplies(t *testing.T) {
 	}
 	if d := time.Since(resulted); d > time.Second {
 		t.Errorf("the sweep took %v to publish its result after the late replies, want well under a second (it gives up at 2s)", d.Round(time.Millisecond))
+	}
+}
+
+// A cluster larger than a broker's queue for one client: a stock mosquitto
+// holds at most 1000 QoS 1 messages for a client beyond the 20 in flight
+// and drops the rest. Reading every host's retained status must still see
+// every host, and the sweep must still learn whom it expects.
+func TestRetainedReadOfALargeCluster(t *testing.T) {
+	const hosts = 1500
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := simcluster.StartMosquitto(ctx, t.TempDir())
+	if errors.Is(err, exec.ErrNotFound) && os.Getenv("CI") == "" {
+		t.Skip("mosquitto is not installed: apt-get install mosquitto")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL()).SetClientID("hosts"))
+	if tk := pub.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+		t.Fatalf("connect: %v", tk.Error())
+	}
+	defer pub.Disconnect(0)
+	var last paho.Token
+	for i := range hosts {
+		last = pub.Publish(fmt.Sprintf("pi%04d/status", i), 1, true, "online")
+	}
+	if !last.WaitTimeout(30*time.Second) || last.Error() != nil {
+		t.Fatalf("publish statuses: %v", last.Error())
+	}
+	cfg := cluster.Config{Name: "reader", MQTT: session.Config{Broker: m.URL(), Keepalive: 30 * time.Second}, Discovery: discovery.DefaultConfig()}
+	cfg.Discovery.Interfaces = []string{"lo"}
+	cfg.Discovery.Port = 1 // nothing listens: no host answers
+
+	tests := []struct {
+		name string
+		read func(t *testing.T) int // how many hosts the read saw
+	}{
+		{"inventory", func(t *testing.T) int {
+			inv, err := cluster.ReadInventory(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(inv.Hosts)
+		}},
+		{"sweep expects every host online", func(t *testing.T) int {
+			inv, err := cluster.Sweep(ctx, cfg, cluster.SweepOptions{Timeout: time.Second, NoAck: true}, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(inv.Missing)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.read(t); got != hosts {
+				t.Errorf("saw %d hosts, want all %d", got, hosts)
+			}
+		})
 	}
 }

@@ -112,6 +112,7 @@ type Session struct {
 type subscription struct {
 	queue chan services.Message
 	h     services.Handler
+	qos   byte
 }
 
 // callback is the subscription's paho handler: it only queues, so the
@@ -294,11 +295,25 @@ func (s *Session) Subscribe(filter string, h services.Handler) error {
 	return s.SubscribeAll([]string{filter}, h)
 }
 
-// SubscribeAll registers one handler for several filters: their messages
-// reach h one at a time in the order the broker sent them, whichever filter
-// they matched.
+// SubscribeAll registers one handler for several filters, at QoS 1: their
+// messages reach h one at a time in the order the broker sent them,
+// whichever filter they matched.
 func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
-	sub := &subscription{queue: make(chan services.Message, 256), h: h}
+	return s.SubscribeAllQoS(filters, 1, h)
+}
+
+// SubscribeAllQoS is SubscribeAll at QoS qos. A read of many retained
+// topics at once (every host's status) wants 0: a stock mosquitto holds at
+// most 1000 QoS 1 messages for a client beyond the 20 in flight
+// (max_queued_messages, max_inflight_messages) and drops the rest, so a
+// QoS 1 subscription to +/status reads only about 1000 of a larger
+// cluster's retained messages. At QoS 0 they all come, in order, over the
+// same TCP connection.
+func (s *Session) SubscribeAllQoS(filters []string, qos byte, h services.Handler) error {
+	if qos > 2 {
+		return fmt.Errorf("subscribe %v: QoS %d", filters, qos)
+	}
+	sub := &subscription{queue: make(chan services.Message, 256), h: h, qos: qos}
 	s.mu.Lock()
 	for _, f := range filters {
 		if _, dup := s.subs[f]; dup {
@@ -351,7 +366,7 @@ func (s *Session) Resubscribe(filter string) error {
 func (s *Session) subscribe(sub *subscription, filters []string) error {
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
-		m[f] = 1
+		m[f] = sub.qos
 	}
 	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
 	if !t.WaitTimeout(10 * time.Second) {
