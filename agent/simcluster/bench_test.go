@@ -160,7 +160,14 @@ func benchSweeps(b *testing.B, c *Cluster, sweeps int, pace time.Duration) {
 		probes = append(probes, float64(inv.Sweep.Probes))
 		if !inv.Sweep.Complete || len(inv.Missing) > 0 || len(inv.Hosts) != n {
 			incomplete++
-			b.Logf("incomplete sweep: %d hosts of %d, missing %d, %.0f ms", len(inv.Hosts), n, len(inv.Missing), inv.Sweep.ElapsedMS)
+			var partial []string
+			for _, h := range inv.Hosts {
+				if len(h.MissingServices) > 0 {
+					partial = append(partial, fmt.Sprintf("%s lacks %v", h.Host, h.MissingServices))
+				}
+			}
+			b.Logf("incomplete sweep: %d hosts of %d, missing %d, %d lacking services %q, %d probes, %.0f ms",
+				len(inv.Hosts), n, len(inv.Missing), len(partial), partial[:min(len(partial), 3)], inv.Sweep.Probes, inv.Sweep.ElapsedMS)
 			continue
 		}
 		completeMS = append(completeMS, inv.Sweep.CompleteMS)
