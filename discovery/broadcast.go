@@ -80,7 +80,7 @@ func NewBroadcaster(cfg BroadcastConfig) (*Broadcaster, error) {
 		return nil, fmt.Errorf("broadcaster: listen: %w", err)
 	}
 	// Every host acknowledges a probe at once. The default receive buffer
-	// (net.core.rmem_default, 208 KiB) holds about 280 acknowledgements;
+	// (net.core.rmem_default, 208 KiB) holds about 250 acknowledgements;
 	// the kernel drops the rest of a larger cluster's burst before the
 	// sweep can read them. The kernel caps the size at net.core.rmem_max.
 	if uc, ok := c.(*net.UDPConn); ok {
