@@ -11,8 +11,9 @@
 //	<host>/get          republish the description
 //
 // When its monitor accepts a probe, every service of this host answers on
-// the probe's reply topic, and the report goes out on /udp/report for any
-// other MQTT client on the host that wants to answer too.
+// the probe's reply topic, and the report goes out on /udp/report (or
+// /udp/report/<host> with discovery.report_per_host) for any other MQTT
+// client on the host that wants to answer too.
 //
 // With homeassistant.enabled, the host is also one Home Assistant device
 // (package homeassistant), kept in step with its description.
@@ -259,6 +260,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		Machine:       a.machine,
 		ExtAddr:       cfg.Discovery.ExtAddr,
 		ReportTopic:   cfg.Discovery.ReportTopic,
+		ReportPerHost: cfg.Discovery.ReportPerHost,
 		ReplyPrefixes: cfg.Discovery.ReplyPrefixes,
 		Keys:          cfg.Discovery.Keyring(),
 		ReplayWindow:  cfg.Discovery.ReplayWindow,

@@ -275,49 +275,99 @@ func TestSweepMosquitto(t *testing.T) {
 
 // TestExternalClient answers reports the way the README tells any MQTT
 // client to, with nothing of rollcall's code: it must appear in the sweep
-// like a built-in service.
+// like a built-in service, on the shared report topic or on its own
+// host's, and a client left on the shared topic of a cluster that reports
+// per host hears nothing.
 func TestExternalClient(t *testing.T) {
-	b := embeddedBroker(t)
-	c := newTestCluster(t, b.URL())
-	c.start(c.config("pi1"))
+	tests := []struct {
+		name      string
+		perHost   bool
+		subscribe string
+		want      []string
+	}{
+		{"shared topic", false, "/udp/report", []string{"display_driver", "gpio"}},
+		{"own host's topic", true, "/udp/report/pi1", []string{"display_driver", "gpio"}},
+		{"shared topic, reports per host", true, "/udp/report", []string{"gpio"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := embeddedBroker(t)
+			c := newTestCluster(t, b.URL())
+			cfg := c.config("pi1")
+			cfg.Discovery.ReportPerHost = tt.perHost
+			c.start(cfg)
 
-	o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("display-driver")
-	cl := paho.NewClient(o)
-	if tk := cl.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
-		t.Fatal("external client connect:", tk.Error())
+			o := paho.NewClientOptions().AddBroker(b.URL()).SetClientID("display-driver")
+			cl := paho.NewClient(o)
+			if tk := cl.Connect(); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+				t.Fatal("external client connect:", tk.Error())
+			}
+			defer cl.Disconnect(0)
+			tk := cl.Subscribe(tt.subscribe, 0, func(cl paho.Client, m paho.Message) {
+				var report map[string]any
+				if json.Unmarshal(m.Payload(), &report) != nil || report["hostname"] != "pi1" {
+					return
+				}
+				report["function"] = "display_driver"
+				report["inputs"] = []map[string]string{{"name": "text", "topic": "pi1/display/text", "type": "string"}}
+				report["outputs"] = []any{}
+				report["control"] = "pi1/display/control"
+				report["setup"] = "pi1/display/setup"
+				report["get"] = "pi1/display/get"
+				b, _ := json.Marshal(report)
+				cl.Publish(report["topic"].(string), 0, false, b)
+			})
+			if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+				t.Fatal("external client subscribe:", tk.Error())
+			}
+			inv := c.sweep(cluster.SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
+			if len(inv.Hosts) != 1 {
+				t.Fatalf("hosts: %+v", inv.Hosts)
+			}
+			var fns []string
+			for _, s := range inv.Hosts[0].Services {
+				fns = append(fns, s.Function)
+				if s.Function == "display_driver" && (len(s.Inputs) != 1 || s.Inputs[0].Topic != "pi1/display/text" || s.Control != "pi1/display/control") {
+					t.Errorf("display_driver answer: %+v", s)
+				}
+			}
+			slices.Sort(fns)
+			if !slices.Equal(fns, tt.want) {
+				t.Errorf("services of pi1: %v, want %v", fns, tt.want)
+			}
+		})
 	}
-	defer cl.Disconnect(0)
-	tk := cl.Subscribe("/udp/report", 0, func(cl paho.Client, m paho.Message) {
-		var report map[string]any
-		if json.Unmarshal(m.Payload(), &report) != nil || report["hostname"] != "pi1" {
-			return
-		}
-		report["function"] = "display_driver"
-		report["inputs"] = []map[string]string{{"name": "text", "topic": "pi1/display/text", "type": "string"}}
-		report["outputs"] = []any{}
-		report["control"] = "pi1/display/control"
-		report["setup"] = "pi1/display/setup"
-		report["get"] = "pi1/display/get"
-		b, _ := json.Marshal(report)
-		cl.Publish(report["topic"].(string), 0, false, b)
-	})
-	if !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
-		t.Fatal("external client subscribe:", tk.Error())
+}
+
+// A host name can complete the report topic, per host, into a topic
+// rollcall keeps; the configuration says so before the monitor would.
+func TestValidateReportPerHost(t *testing.T) {
+	tests := []struct {
+		name    string
+		host    string
+		topic   string
+		perHost bool
+		bad     bool
+	}{
+		{"default topic per host", "pi1", "/udp/report", true, false},
+		{"shared, host named get", "get", "x", false, false},
+		{"per host completes a request topic", "get", "x", true, true},
+		{"per host completes a setup topic", "setup", "x/gpio", true, true},
 	}
-	inv := c.sweep(cluster.SweepOptions{Expect: 1, Quiet: 300 * time.Millisecond})
-	if len(inv.Hosts) != 1 {
-		t.Fatalf("hosts: %+v", inv.Hosts)
-	}
-	var fns []string
-	for _, s := range inv.Hosts[0].Services {
-		fns = append(fns, s.Function)
-		if s.Function == "display_driver" && (len(s.Inputs) != 1 || s.Inputs[0].Topic != "pi1/display/text" || s.Control != "pi1/display/control") {
-			t.Errorf("display_driver answer: %+v", s)
-		}
-	}
-	slices.Sort(fns)
-	if !slices.Equal(fns, []string{"display_driver", "gpio"}) {
-		t.Errorf("services of pi1: %v, want display_driver and gpio", fns)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Host = tt.host
+			cfg.Discovery.ReportTopic = tt.topic
+			cfg.Discovery.ReportPerHost = tt.perHost
+			var fields []string
+			for _, e := range cfg.Validate() {
+				fields = append(fields, e.Field)
+			}
+			if got := slices.Contains(fields, "discovery.report_per_host"); got != tt.bad {
+				t.Errorf("errors on %v; want one on discovery.report_per_host: %v", fields, tt.bad)
+			}
+		})
 	}
 }
 

@@ -133,6 +133,11 @@ func (c *Config) Validate() services.Errors {
 	}
 	errs = append(errs, c.Dashboard.Check().Prefix("dashboard")...)
 	errs = append(errs, c.Metrics.Check().Prefix("metrics")...)
+	if c.Discovery.ReportPerHost && services.ValidTopicName(c.Host) && services.ValidTopic(c.Discovery.ReportTopic) {
+		if why := c.Discovery.CheckReportTopicFor(c.Host); why != "" {
+			bad("discovery.report_per_host", "this host's report topic %s", why)
+		}
+	}
 	claims := services.NewClaims()
 	for i, bus := range c.Buses {
 		errs = append(errs, claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus)...)

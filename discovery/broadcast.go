@@ -79,6 +79,13 @@ func NewBroadcaster(cfg BroadcastConfig) (*Broadcaster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broadcaster: listen: %w", err)
 	}
+	// Every host acknowledges a probe at once. The default receive buffer
+	// (net.core.rmem_default, 208 KiB) holds about 250 acknowledgements;
+	// the kernel drops the rest of a larger cluster's burst before the
+	// sweep can read them. The kernel caps the size at net.core.rmem_max.
+	if uc, ok := c.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(ackReadBuffer) // a smaller buffer only costs retransmissions
+	}
 	return &Broadcaster{cfg: cfg, conn: c, pc: ipv4.NewPacketConn(c), dests: dests}, nil
 }
 
@@ -190,6 +197,10 @@ func (b *Broadcaster) Send(p Probe) error {
 	}
 	return nil
 }
+
+// ackReadBuffer is the receive buffer a broadcaster asks for: room for the
+// acknowledgements of a few thousand hosts.
+const ackReadBuffer = 4 << 20
 
 // ackProbeSize is the size a probe asking for an acknowledgement is padded
 // to: the largest acknowledgement (a 64-byte host name, the longest

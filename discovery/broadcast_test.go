@@ -1,9 +1,15 @@
 package discovery
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestDirectedBroadcast(t *testing.T) {
@@ -88,5 +94,52 @@ func TestNewBroadcasterDefaultInterfaces(t *testing.T) {
 		if d.Addr().IsLoopback() && d.Addr() != netip.MustParseAddr("127.0.0.1") {
 			t.Errorf("loopback broadcast %s chosen by default", d)
 		}
+	}
+}
+
+// Every host of a large cluster acknowledges a probe at once: the
+// broadcaster's socket holds a thousand acknowledgements that arrive
+// before the sweep reads any.
+func TestBroadcasterHoldsAckBurst(t *testing.T) {
+	const hosts = 1000
+	raw, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skip("no /proc/sys/net/core/rmem_max:", err)
+	}
+	if max, _ := strconv.Atoi(strings.TrimSpace(string(raw))); max < 1<<20 {
+		t.Skipf("net.core.rmem_max is %d: the kernel caps the buffer below what %d acknowledgements need", max, hosts)
+	}
+	b, err := NewBroadcaster(BroadcastConfig{Interfaces: []string{"lo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	to := b.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	to = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), to.Port())
+	src, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for i := range hosts {
+		ak, err := Ack{ID: 1241, Token: "9f86d081", Host: fmt.Sprintf("pi%04d", i), Machine: "3f0c0a1b", Version: 12}.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.WriteToUDPAddrPort(ak, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	buf := make([]byte, MaxDatagram)
+	got := 0
+	for {
+		if _, _, err := b.conn.ReadFrom(buf); err != nil {
+			break // the deadline: nothing more queued
+		}
+		got++
+	}
+	if got != hosts {
+		t.Errorf("read %d acknowledgements of %d sent before the first read", got, hosts)
 	}
 }

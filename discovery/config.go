@@ -15,6 +15,14 @@ type Config struct {
 	Port int `json:"port"`
 	// ReportTopic is where monitors republish the probes they accept.
 	ReportTopic string `json:"report_topic"`
+	// ReportPerHost makes each monitor publish its reports one level
+	// below ReportTopic, on <report_topic>/<host> (see ReportTopicFor),
+	// so that a service outside the agent subscribes to its own host's
+	// reports only. On the shared topic every such subscriber receives
+	// every host's report: N hosts each running one cost the broker N²
+	// deliveries per sweep. Off by default: the shared topic is the
+	// seed's, and what existing scripts subscribe to.
+	ReportPerHost bool `json:"report_per_host"`
 	// ReplyTopic is where a sweep asks services to answer.
 	ReplyTopic string `json:"reply_topic"`
 	// ReplyPrefixes are the topics a probe may ask answers on: a monitor
@@ -71,6 +79,9 @@ func (c Config) Check() services.Errors {
 			bad(f.field, "%q is not a plain topic", f.topic)
 		}
 	}
+	if services.ValidTopic(c.ReportTopic) && services.Reserved(c.ReportTopic) {
+		bad("report_topic", "%q is a topic rollcall keeps for state or requests: every probe would publish there", c.ReportTopic)
+	}
 	if len(c.ReplyPrefixes) == 0 {
 		bad("reply_prefixes", "must list at least one prefix (default %q)", DefaultReplyPrefix)
 	}
@@ -104,6 +115,36 @@ func (c Config) Check() services.Errors {
 	return errs
 }
 
+// ReportTopicFor is the topic host's monitor publishes its reports on:
+// the report topic, or with ReportPerHost the level below it named after
+// the host ("/udp/report/pi1").
+func (c Config) ReportTopicFor(host string) string {
+	return reportTopicFor(c.ReportTopic, host, c.ReportPerHost)
+}
+
+func reportTopicFor(topic, host string, perHost bool) string {
+	if perHost {
+		return topic + "/" + host
+	}
+	return topic
+}
+
+// CheckReportTopicFor returns why host's monitor may not publish its
+// reports on the topic ReportTopicFor gives, or "". Per host, a host name
+// can complete the report topic into one rollcall keeps for state or
+// requests ("x" and host "get" make "x/get", another host's request
+// topic), or make it too long.
+func (c Config) CheckReportTopicFor(host string) string {
+	t := c.ReportTopicFor(host)
+	if !services.ValidTopic(t) {
+		return fmt.Sprintf("%q is not a plain topic", t)
+	}
+	if services.Reserved(t) {
+		return fmt.Sprintf("%q is a topic rollcall keeps for state or requests", t)
+	}
+	return ""
+}
+
 // Keyring is the keys a monitor accepts, or nil when probes are unsigned.
 func (c Config) Keyring() Keyring {
 	if c.Key == "" && len(c.Keys) == 0 {
@@ -124,12 +165,13 @@ func (c Config) Keyring() Keyring {
 const DefaultReplyPrefix = "/stat/"
 
 // CheckReplyTopic returns why a probe may not ask for answers on topic, or
-// "": a topic rollcall keeps for state or requests, the report topic
-// itself, or one outside the allowed prefixes would let anyone on the LAN
-// make every host publish there. A topic with a space or a dot would let
-// one probe disconnect every host from nats-server, which maps topics to
-// its subjects: it closes the connection of a client that publishes such
-// a topic (a space in any version, a dot before v2.10).
+// "": a topic rollcall keeps for state or requests, the report topic or
+// one below it (a host's own report topic, with ReportPerHost), or one
+// outside the allowed prefixes would let anyone on the LAN make every host
+// publish there. A topic with a space or a dot would let one probe
+// disconnect every host from nats-server, which maps topics to its
+// subjects: it closes the connection of a client that publishes such a
+// topic (a space in any version, a dot before v2.10).
 func CheckReplyTopic(topic, reportTopic string, prefixes []string) string {
 	if strings.ContainsAny(topic, " .") {
 		return fmt.Sprintf("%q has a space or a dot, which nats-server refuses in a topic", topic)
@@ -139,6 +181,9 @@ func CheckReplyTopic(topic, reportTopic string, prefixes []string) string {
 	}
 	if topic == reportTopic {
 		return fmt.Sprintf("%q is the report topic", topic)
+	}
+	if strings.HasPrefix(topic, reportTopic+"/") {
+		return fmt.Sprintf("%q is below the report topic %q, where a host's own reports go (discovery.report_per_host)", topic, reportTopic)
 	}
 	for _, p := range prefixes {
 		if strings.HasPrefix(topic, p) {

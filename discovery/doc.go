@@ -67,7 +67,8 @@
 // # Report
 //
 // For each probe it accepts, a monitor publishes a report on "/udp/report"
-// (DefaultReportTopic; configurable) at QoS 0, not retained:
+// (DefaultReportTopic; configurable), or on "/udp/report/<host>" with
+// report_per_host (below), at QoS 0, not retained:
 //
 //	{"hostname":"pibot01","replyto":"pibot01","cmd":"getstatus","ipaddr":"192.168.1.50",
 //	 "topic":"/stat/data","extaddr":"173.95.174.120","id":1234,"machine":"<full machine id>","v":1}
@@ -93,6 +94,21 @@
 // built-in services do not subscribe to it: the agent hands them its own
 // monitor's report in process, so that a probe does not wake every agent
 // of the cluster once per host.
+//
+// A client that subscribes to the shared topic still receives every
+// host's report, to throw all but one away: with one such client on each
+// of N hosts, a sweep costs the broker N² deliveries (a million for a
+// thousand hosts). With report_per_host set (Config.ReportPerHost), each
+// monitor publishes on the level below the report topic named after its
+// host, "/udp/report/pibot01", and a client subscribes to its own host's
+// topic only: N deliveries. Keep the shared topic, the default, while the
+// clients that answer reports are few or already subscribe to it; set
+// report_per_host on every host of a large cluster with services outside
+// the agent. A client that subscribes to both "/udp/report" and
+// "/udp/report/<host>" works with either setting. A reply topic at or
+// below the report topic is refused (see CheckReplyTopic), and so is a
+// report topic rollcall keeps for state or requests, whole or completed
+// by a host name (see Config.CheckReportTopicFor).
 //
 // # Reply
 //

@@ -31,7 +31,10 @@ type MonitorConfig struct {
 	// ExtAddr is its external address, "" when it has none configured.
 	Hostname, Machine, ExtAddr string
 	// ReportTopic is where reports go, DefaultReportTopic by default.
-	ReportTopic string
+	// With ReportPerHost they go one level below it, on
+	// <ReportTopic>/<Hostname> (see Config.ReportPerHost).
+	ReportTopic   string
+	ReportPerHost bool
 	// ReplyPrefixes are the topics a probe may ask answers on (see
 	// CheckReplyTopic); DefaultReplyPrefix by default.
 	ReplyPrefixes []string
@@ -156,9 +159,11 @@ type warnState struct {
 // A Monitor listens for probes and publishes a report for each one it
 // accepts. It never sends anything back to a probe's source.
 type Monitor struct {
-	cfg    MonitorConfig
-	log    *slog.Logger
-	short  string
+	cfg   MonitorConfig
+	log   *slog.Logger
+	short string
+	// topic is where this monitor publishes its reports.
+	topic  string
 	lookup func(int) ([]netip.Prefix, error)
 	// after runs f after d; tests replace it to run jittered publishes
 	// on their own schedule.
@@ -226,6 +231,10 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if err := checkTopic("report topic", cfg.ReportTopic); err != nil {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
+	dc := Config{ReportTopic: cfg.ReportTopic, ReportPerHost: cfg.ReportPerHost}
+	if why := dc.CheckReportTopicFor(cfg.Hostname); why != "" {
+		return nil, fmt.Errorf("monitor: %w", &FieldError{"report topic", why})
+	}
 	if !printable(cfg.ExtAddr) {
 		return nil, fmt.Errorf("monitor: %w", &FieldError{"extaddr", "not printable"})
 	}
@@ -233,6 +242,7 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 		cfg:    cfg,
 		log:    cfg.Logger.With("component", "discovery-monitor"),
 		short:  ShortID(cfg.Machine),
+		topic:  dc.ReportTopicFor(cfg.Hostname),
 		lookup: cfg.InterfaceAddrs,
 		after: func(d time.Duration, f func()) func() bool {
 			return cfg.Clock.AfterFunc(d, f).Stop
@@ -284,6 +294,9 @@ func (m *Monitor) LocalAddr() net.Addr {
 	}
 	return m.conn.LocalAddr()
 }
+
+// ReportTopic is the topic the monitor publishes its reports on.
+func (m *Monitor) ReportTopic() string { return m.topic }
 
 // Close closes the socket, which ends Serve.
 func (m *Monitor) Close() error {
@@ -498,7 +511,7 @@ func (m *Monitor) publish(pub Publisher, key probeKey, rep Report, payload []byt
 	if m.cfg.OnReport != nil {
 		m.cfg.OnReport(rep)
 	}
-	err := pub.Publish(m.cfg.ReportTopic, 0, false, payload)
+	err := pub.Publish(m.topic, 0, false, payload)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if a := m.answered.get(key, m.cfg.Clock.Now()); a != nil {

@@ -157,21 +157,38 @@ func dropReason(err error) string {
 }
 
 func TestMonitorPublishesReport(t *testing.T) {
-	m, pub, _ := newTestMonitor(t, nil)
-	if err := m.Handle(pub, probeBytes(t, Probe{ReplyTo: "pibot09", ID: 1241}), lanSweeper, 2); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		topic   string
+		perHost bool
+		want    string
+	}{
+		{"shared topic", "", false, DefaultReportTopic},
+		{"per host", "", true, DefaultReportTopic + "/pibot01"},
+		{"per host below a configured topic", "site/report", true, "site/report/pibot01"},
 	}
-	if len(pub.msgs) != 1 {
-		t.Fatalf("published %d messages, want 1", len(pub.msgs))
-	}
-	msg := pub.msgs[0]
-	if msg.topic != DefaultReportTopic || msg.qos != 0 || msg.retained {
-		t.Errorf("published on %q qos %d retained %v, want %q qos 0 not retained", msg.topic, msg.qos, msg.retained, DefaultReportTopic)
-	}
-	want := Report{Hostname: "pibot01", ReplyTo: "pibot09", Cmd: CmdGetStatus, IPAddr: "192.168.1.50",
-		Topic: DefaultReplyTopic, ExtAddr: "173.95.174.120", ID: 1241, Machine: machineA, V: 1}
-	if got := pub.reports(t)[0]; got != want {
-		t.Errorf("report\n got %+v\nwant %+v", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, pub, _ := newTestMonitor(t, func(c *MonitorConfig) { c.ReportTopic, c.ReportPerHost = tt.topic, tt.perHost })
+			if err := m.Handle(pub, probeBytes(t, Probe{ReplyTo: "pibot09", ID: 1241}), lanSweeper, 2); err != nil {
+				t.Fatal(err)
+			}
+			if len(pub.msgs) != 1 {
+				t.Fatalf("published %d messages, want 1", len(pub.msgs))
+			}
+			msg := pub.msgs[0]
+			if msg.topic != tt.want || msg.qos != 0 || msg.retained {
+				t.Errorf("published on %q qos %d retained %v, want %q qos 0 not retained", msg.topic, msg.qos, msg.retained, tt.want)
+			}
+			if m.ReportTopic() != tt.want {
+				t.Errorf("ReportTopic() = %q, want %q", m.ReportTopic(), tt.want)
+			}
+			want := Report{Hostname: "pibot01", ReplyTo: "pibot09", Cmd: CmdGetStatus, IPAddr: "192.168.1.50",
+				Topic: DefaultReplyTopic, ExtAddr: "173.95.174.120", ID: 1241, Machine: machineA, V: 1}
+			if got := pub.reports(t)[0]; got != want {
+				t.Errorf("report\n got %+v\nwant %+v", got, want)
+			}
+		})
 	}
 }
 
@@ -517,6 +534,8 @@ func TestNewMonitorRejects(t *testing.T) {
 		{"hostname with slash", MonitorConfig{Hostname: "a/b", Machine: machineA}},
 		{"no machine", MonitorConfig{Hostname: "a"}},
 		{"wildcard report topic", MonitorConfig{Hostname: "a", Machine: machineA, ReportTopic: "/udp/#"}},
+		{"reserved report topic", MonitorConfig{Hostname: "a", Machine: machineA, ReportTopic: "pi1/get"}},
+		{"report topic per host reserved", MonitorConfig{Hostname: "get", Machine: machineA, ReportTopic: "pi1", ReportPerHost: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

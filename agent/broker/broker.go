@@ -71,6 +71,16 @@ func (b *Broker) Addr() net.Addr { return b.addr }
 // URL is the broker's tcp:// URL.
 func (b *Broker) URL() string { return "tcp://" + b.addr.String() }
 
+// AddHook adds a mochi hook to the running broker: a way to watch what it
+// does (count the messages it delivers, say) or to extend it, without a
+// broker of one's own.
+func (b *Broker) AddHook(h mqtt.Hook, config any) error {
+	if err := b.srv.AddHook(h, config); err != nil {
+		return fmt.Errorf("embedded broker: hook %s: %w", h.ID(), err)
+	}
+	return nil
+}
+
 // Close stops the broker and drops its clients. It may be called twice
 // (mochi's own Close panics on a second call).
 func (b *Broker) Close() error {

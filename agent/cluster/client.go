@@ -72,6 +72,9 @@ func subscribeRetained(s *session.Session, filters []string, wait time.Duration,
 		activity = make(chan struct{}, 1)
 		mark     = syncTopic()
 	)
+	// The session subscribes at QoS 0: a stock mosquitto queues at most
+	// 1,000 QoS 1 messages for a client and drops the rest, and a read of
+	// every host's retained topics is more than that.
 	err := s.SubscribeAll(append(slices.Clone(filters), mark), func(m services.Message) {
 		if m.Topic == mark {
 			once.Do(func() { close(seen) })

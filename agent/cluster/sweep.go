@@ -64,7 +64,8 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 	// done ends the handlers' waits once the sweep is over, so that a
 	// late message never blocks the session's handler goroutine.
 	done := make(chan struct{})
-	defer close(done)
+	finish := sync.OnceFunc(func() { close(done) })
+	defer finish()
 	replies := make(chan discovery.Reply, 1024)
 	err = s.Subscribe(cfg.Discovery.ReplyTopic, func(m services.Message) {
 		r, err := discovery.ParseReply(m.Payload)
@@ -119,6 +120,10 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		JitterMS:    opts.JitterMS,
 		AckToken:    token,
 	}, discovery.SweepIO{Send: bc.Send, Replies: replies, Acks: acks, Summaries: summaries, Expected: expected})
+	// Nothing reads the channels any more. Late replies (a large cluster
+	// sends thousands) must not fill them and block the session, which
+	// still has to read the broker's acknowledgement of the result.
+	finish()
 	inv := FromSweep(res)
 	if err != nil {
 		return inv, err
@@ -154,6 +159,9 @@ func readRetained(s *session.Session, inventoryTopic string, summaries chan<- di
 		sent   bool
 		mark   = syncTopic()
 	)
+	// QoS 0, as subscribeRetained does: at QoS 1 a stock mosquitto drops
+	// what it cannot queue (over 1000 messages), the mark included, and
+	// the sweep then waits for its timeout.
 	err := s.SubscribeAll([]string{"+/status", "+/services", inventoryTopic, mark}, func(m services.Message) {
 		host, kind, _ := strings.Cut(m.Topic, "/")
 		switch {

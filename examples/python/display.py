@@ -483,7 +483,10 @@ class DisplayService:
             (self.topic("control"), 1),
             (self.topic("set/+"), 1),
             (self.topic("get/#"), 1),
+            # The shared report topic and this host's own, so that it
+            # answers whichever discovery.report_per_host says.
             (self.args.report_topic, 0),
+            (self.args.report_topic + "/" + self.host, 0),
         ])
         # After every connect, not only the first: a broker restarted
         # without persistence has forgotten every retained message.
@@ -502,7 +505,7 @@ class DisplayService:
         # The network thread only sorts messages: requests go to the worker
         # and replies to timers, so that a slow display never holds up the
         # session's keepalives.
-        if msg.topic == self.args.report_topic:
+        if msg.topic in (self.args.report_topic, self.args.report_topic + "/" + self.host):
             if not msg.retain:
                 self._on_report(msg.payload)
             return
@@ -536,6 +539,7 @@ class DisplayService:
         # forged, and answering it would overwrite a status, feed a service
         # a request, or answer itself forever.
         if (not valid_topic(topic) or reserved(topic) or topic == self.args.report_topic
+                or topic.startswith(self.args.report_topic + "/")
                 or isinstance(rid, bool) or not isinstance(rid, int)):
             self.warn("report", "ignored a report with reply topic %s and id %s: "
                       "not one a monitor sends", show(topic), show(rid))
