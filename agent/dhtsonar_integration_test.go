@@ -129,9 +129,12 @@ func TestSensorsReadingsAndSetup(t *testing.T) {
 			if i == 20 {
 				t.Fatal("no sonar reading carries a temperature")
 			}
-			want := 0.5 + float64(i%2)
+			// Far first: the target starts near, and a move within the
+			// deadband publishes nothing.
+			far := (i + 1) % 2
+			want := 0.5 + float64(far)
 			from := u.mark()
-			u.publish(sensorTarget, []byte(strconv.Itoa(i%2)))
+			u.publish(sensorTarget, []byte(strconv.Itoa(far)))
 			v, _ := u.reading(from, "pi1/sonar/input/front", func(v map[string]any) bool {
 				m, ok := v["value"].(float64)
 				return ok && math.Abs(m-want) < 0.03
