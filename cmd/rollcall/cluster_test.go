@@ -84,6 +84,7 @@ type rollcall struct {
 	bin    string
 	config string // an empty config file, so no ./rollcall.yaml or /etc one leaks in
 	broker string
+	mq     *clustertest.Mosquitto
 	c      *clustertest.Cluster
 }
 
@@ -114,7 +115,8 @@ func newRollcall(t testing.TB, n int) *rollcall {
 		t.Fatal(err)
 	}
 	rc.c = clustertest.New(t, n)
-	rc.broker = rc.c.Hosts[0].StartMosquitto(t)
+	rc.mq = rc.c.Hosts[0].StartMosquitto(t, clustertest.MosquittoOptions{})
+	rc.broker = rc.mq.URL
 	return rc
 }
 
