@@ -212,7 +212,9 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			s.log.Debug("mqtt reconnecting", "broker", cfg.Config.Broker)
 		})
-	o.SetDialer(dialer(cfg.Config.Keepalive, timeout))
+	d := dialer(cfg.Config.Keepalive, timeout)
+	o.SetDialer(d)
+	o.SetCustomOpenConnectionFn(openConnection(d))
 	if cfg.Config.Username != "" {
 		o.SetUsername(cfg.Config.Username)
 		o.SetPassword(cfg.Config.Password)
