@@ -135,6 +135,7 @@ type Session struct {
 	failures      atomic.Int64
 	authFailures  atomic.Int64
 	failure       chan *ConnectError // the latest failure, for Connect
+	connects      chan struct{}      // a connection came up, for Connect
 	fatal         chan error
 	fatalOnce     sync.Once
 	warnMu        sync.Mutex
@@ -173,7 +174,7 @@ type Options struct {
 // New builds a session; Connect starts it.
 func New(cfg Options, log *slog.Logger) (*Session, error) {
 	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost,
-		brokers: cfg.Config.URL(), maxAuth: cfg.Config.MaxAuthFailures, failure: make(chan *ConnectError, 1), fatal: make(chan error, 1)}
+		brokers: cfg.Config.URL(), maxAuth: cfg.Config.MaxAuthFailures, failure: make(chan *ConnectError, 1), connects: make(chan struct{}, 1), fatal: make(chan error, 1)}
 	timeout := cfg.Config.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
@@ -197,7 +198,15 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetConnectionNotificationHandler(s.onNotification).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
-		SetOnConnectHandler(func(paho.Client) { s.connected() }).
+		SetOnConnectHandler(func(paho.Client) {
+			// Connect waits on this rather than polling: a command's
+			// first packet goes out as soon as the broker accepts it.
+			select {
+			case s.connects <- struct{}{}:
+			default:
+			}
+			s.connected()
+		}).
 		SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
 			s.touch()
 			return tc

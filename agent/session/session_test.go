@@ -3,7 +3,9 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,5 +106,39 @@ func TestEmbeddedBrokerUsers(t *testing.T) {
 				t.Fatalf("err %v, want a refusal of the credentials", err)
 			}
 		})
+	}
+}
+
+// TestConnectReturnsOnConnect checks that Connect returns once the broker
+// accepts, not at the next tick of a poll: a command's first packet waits
+// on it.
+func TestConnectReturnsOnConnect(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Start("127.0.0.1:0", log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const n = 11
+	var took []time.Duration
+	for i := range n {
+		s, err := session.New(session.Options{Config: session.Config{Broker: b.URL(), Keepalive: 5 * time.Second}, ClientID: fmt.Sprintf("c%d", i)}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := s.Connect(context.Background(), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		if !s.Connected() {
+			t.Fatal("Connect returned before the session was up")
+		}
+		s.Close("", nil)
+	}
+	slices.Sort(took)
+	// Polling every 5 ms could never return before the first tick.
+	if med := took[n/2]; med >= 4*time.Millisecond {
+		t.Errorf("Connect took %v (median of %d) against a broker in the same process: %v", med, n, took)
 	}
 }
