@@ -188,7 +188,13 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
+		// Retries do not back off beyond a second: a broker restarted
+		// without persistence has forgotten every host until its agent
+		// reconnects, and with paho's doubling to 10 s a broker down
+		// for 8 s would wait 7 s more for its hosts. A refused attempt
+		// costs a SYN and a RST; credentials refused stop the agent
+		// after Config.MaxAuthFailures.
+		SetMaxReconnectInterval(time.Second).
 		SetKeepAlive(cfg.Config.Keepalive).
 		SetPingTimeout(cfg.Config.Keepalive/2 + time.Second).
 		SetConnectTimeout(timeout).
