@@ -30,8 +30,9 @@ type Mosquitto struct {
 	URL  string // tcp://<host addr>:1883
 	Host *Host
 
-	conf string
-	proc *Proc
+	conf  string
+	proc  *Proc
+	owner testing.TB // of StartMosquitto: the broker lives as long as it
 }
 
 // StartMosquitto runs a mosquitto broker in the host, listening on every
@@ -49,9 +50,10 @@ func (h *Host) StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 		conf += "set_tcp_nodelay true\n"
 	}
 	m := &Mosquitto{
-		URL:  "tcp://" + net.JoinHostPort(h.Addr.String(), fmt.Sprint(MosquittoPort)),
-		Host: h,
-		conf: filepath.Join(t.TempDir(), "mosquitto.conf"),
+		URL:   "tcp://" + net.JoinHostPort(h.Addr.String(), fmt.Sprint(MosquittoPort)),
+		Host:  h,
+		conf:  filepath.Join(t.TempDir(), "mosquitto.conf"),
+		owner: t,
 	}
 	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -62,7 +64,8 @@ func (h *Host) StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 
 // Start starts the broker again after Kill, with the same configuration,
 // and waits until it accepts connections. Without persistence it comes
-// back empty: no retained message, no session.
+// back empty: no retained message, no session. It runs until the cleanup
+// of the test that called StartMosquitto, even when t is a subtest.
 func (m *Mosquitto) Start(t testing.TB) {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
@@ -70,7 +73,7 @@ func (m *Mosquitto) Start(t testing.TB) {
 		unavailable(t, "mosquitto broker", err)
 	}
 	h := m.Host
-	p := h.Start(t, bin, "-c", m.conf)
+	p := h.start(t, m.owner, bin, "-c", m.conf)
 	m.proc = p
 	addr := net.JoinHostPort(h.Addr.String(), fmt.Sprint(MosquittoPort))
 	Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
