@@ -189,3 +189,48 @@ func TestAggregatorAcksAndSummaries(t *testing.T) {
 		t.Error("an ack for sweep 5 counted in sweep 6")
 	}
 }
+
+// TestMonitorAcksWhilePending: with a jitter, a host's report waits; a
+// retransmission in the meantime queues no second report, but is
+// acknowledged again, since the first acknowledgement may have been lost
+// and is all the sweeper waits for.
+func TestMonitorAcksWhilePending(t *testing.T) {
+	from := netip.AddrPortFrom(lanSweeper, 40000)
+	m, pub, clk := newTestMonitor(t, func(c *MonitorConfig) { c.Version = func() uint64 { return 42 } })
+	var acks int
+	m.sendAck = func([]byte, netip.AddrPort, int) error { acks++; return nil }
+	var timers []func()
+	m.after = func(_ time.Duration, f func()) func() bool {
+		timers = append(timers, f)
+		return func() bool { return true }
+	}
+	probe := Probe{ID: 21, Ack: "0123abcd", JitterMS: 500}
+	b := probeBytes(t, probe)
+	probe.Pad = strings.Repeat("0", ackProbeSize-len(b))
+	b = probeBytes(t, probe)
+
+	tests := []struct {
+		name   string
+		after  time.Duration // since the previous transmission
+		acks   int           // acknowledgements sent so far
+		timers int           // reports queued so far
+	}{
+		{name: "first transmission", acks: 1, timers: 1},
+		{name: "same transmission on a second interface", after: time.Millisecond, acks: 1, timers: 1},
+		{name: "retransmission while the report waits", after: 20 * time.Millisecond, acks: 2, timers: 1},
+		{name: "another one", after: 20 * time.Millisecond, acks: 3, timers: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk.add(tt.after)
+			m.HandleFrom(pub, b, from, 2)
+			if acks != tt.acks || len(timers) != tt.timers {
+				t.Errorf("%d acks, %d reports queued; want %d, %d", acks, len(timers), tt.acks, tt.timers)
+			}
+		})
+	}
+	timers[0]()
+	if len(pub.msgs) != 1 {
+		t.Errorf("%d reports published, want 1", len(pub.msgs))
+	}
+}

@@ -132,7 +132,9 @@
 //
 // See Ack for each field. A probe asks for one with "ack" (8–32 hex
 // digits, signed with the probe) and pads itself with "pad" (ignored) to
-// ackProbeSize bytes, so the acknowledgement fits in what it sent.
+// ackProbeSize bytes, so the acknowledgement fits in what it sent. Every
+// retransmission that does not list the host as heard is acknowledged
+// again, even while the host's report waits out the probe's jitter.
 //
 // # Summary
 //

@@ -98,6 +98,9 @@ const (
 type DropError struct {
 	Reason string // one of the Drop constants
 	Err    error
+
+	// ack: a duplicate that must still be acknowledged (see admit).
+	ack bool
 }
 
 func (e *DropError) Error() string { return "probe dropped (" + e.Reason + "): " + e.Err.Error() }
@@ -356,6 +359,9 @@ func (m *Monitor) HandleFrom(pub Publisher, b []byte, from netip.AddrPort, ifInd
 	m.stats.Received++
 	rep, jitter, republish, p, derr := m.admit(b, src, ifIndex)
 	if derr != nil {
+		if derr.ack && p.Ack != "" && from.Port() != 0 {
+			m.ack(p, len(b), netip.AddrPortFrom(src, from.Port()), ifIndex)
+		}
 		m.drop(derr, src)
 		m.mu.Unlock()
 		return derr
@@ -365,7 +371,7 @@ func (m *Monitor) HandleFrom(pub Publisher, b []byte, from netip.AddrPort, ifInd
 	}
 	payload, err := rep.Marshal()
 	if err != nil { // cannot happen with validated fields; do not panic on it
-		derr = &DropError{DropInvalid, err}
+		derr = &DropError{Reason: DropInvalid, Err: err}
 		m.drop(derr, src)
 		m.mu.Unlock()
 		return derr
@@ -396,41 +402,41 @@ func (m *Monitor) HandleFrom(pub Publisher, b []byte, from netip.AddrPort, ifInd
 // first, and records the probe as answered. m.mu is held.
 func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitter time.Duration, republish bool, p Probe, derr *DropError) {
 	if len(b) > MaxDatagram {
-		return rep, 0, false, p, &DropError{DropTooLarge, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))}
+		return rep, 0, false, p, &DropError{Reason: DropTooLarge, Err: fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))}
 	}
 	now := m.cfg.Clock.Now()
 	local, err := m.localAddr(src, ifIndex, now)
 	if err != nil {
-		return rep, 0, false, p, &DropError{DropOffSubnet, err}
+		return rep, 0, false, p, &DropError{Reason: DropOffSubnet, Err: err}
 	}
 	if !m.limiter.allow(src, now) {
-		return rep, 0, false, p, &DropError{DropRateLimited, errors.New("over rate limit")}
+		return rep, 0, false, p, &DropError{Reason: DropRateLimited, Err: errors.New("over rate limit")}
 	}
 	p, err = ParseProbe(b)
 	if err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			return rep, 0, false, p, &DropError{DropInvalid, err}
+			return rep, 0, false, p, &DropError{Reason: DropInvalid, Err: err}
 		}
-		return rep, 0, false, p, &DropError{DropMalformed, err}
+		return rep, 0, false, p, &DropError{Reason: DropMalformed, Err: err}
 	}
 	if len(m.cfg.Keys) > 0 {
 		if err := m.cfg.Keys.Verify(p, now, m.cfg.ReplayWindow); err != nil {
-			return rep, 0, false, p, &DropError{authReason(err), err}
+			return rep, 0, false, p, &DropError{Reason: authReason(err), Err: err}
 		}
 		if !m.cfg.NotBefore.IsZero() && time.UnixMilli(p.TS).Before(m.cfg.NotBefore) {
-			return rep, 0, false, p, &DropError{DropReplay, fmt.Errorf("%w: stamped %s, before this monitor started", ErrReplay, time.UnixMilli(p.TS).UTC().Format(time.RFC3339Nano))}
+			return rep, 0, false, p, &DropError{Reason: DropReplay, Err: fmt.Errorf("%w: stamped %s, before this monitor started", ErrReplay, time.UnixMilli(p.TS).UTC().Format(time.RFC3339Nano))}
 		}
 		if m.nonces.get(p.Nonce, now) != nil {
-			return rep, 0, false, p, &DropError{DropReplay, fmt.Errorf("%w %s", ErrReplay, p.Nonce)}
+			return rep, 0, false, p, &DropError{Reason: DropReplay, Err: fmt.Errorf("%w %s", ErrReplay, p.Nonce)}
 		}
 		m.nonces.put(p.Nonce, struct{}{}, now)
 	}
 	if why := CheckReplyTopic(p.Topic, m.cfg.ReportTopic, m.cfg.ReplyPrefixes); why != "" {
-		return rep, 0, false, p, &DropError{DropReplyTopic, errors.New(why)}
+		return rep, 0, false, p, &DropError{Reason: DropReplyTopic, Err: errors.New(why)}
 	}
 	if slices.Contains(p.Heard, m.short) {
-		return rep, 0, false, p, &DropError{DropHeard, errors.New("sweep already heard this host")}
+		return rep, 0, false, p, &DropError{Reason: DropHeard, Err: errors.New("sweep already heard this host")}
 	}
 	key := probeKey{p.ReplyTo, p.ID}
 	if a := m.answered.get(key, now); a != nil {
@@ -439,7 +445,13 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 		// answer is still on its way, or this is the same transmission
 		// arriving on a second interface.
 		if a.pending || now.Sub(a.last) < republishHoldoff {
-			return rep, 0, false, p, &DropError{DropDuplicate, errors.New("already answering this probe")}
+			// A retransmission while our report waits out its jitter
+			// queues no second report, but it is acknowledged again:
+			// its first acknowledgement may have been lost, and it is
+			// all the sweeper waits for. The same transmission arriving
+			// on a second interface (within the holdoff) is not.
+			return rep, 0, false, p, &DropError{Reason: DropDuplicate, Err: errors.New("already answering this probe"),
+				ack: now.Sub(a.last) >= republishHoldoff}
 		}
 		republish = true
 	}
@@ -506,7 +518,7 @@ func (m *Monitor) publish(pub Publisher, key probeKey, rep Report, payload []byt
 		a.last = m.cfg.Clock.Now()
 	}
 	if err != nil {
-		derr := &DropError{DropPublish, err}
+		derr := &DropError{Reason: DropPublish, Err: err}
 		m.drop(derr, netip.Addr{})
 		return derr
 	}
