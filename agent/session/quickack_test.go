@@ -1,11 +1,15 @@
 package session
 
 import (
+	"errors"
 	"io"
+	"math"
 	"net"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // nagleServer answers each byte it reads with two small writes, Nagle's
@@ -98,5 +102,74 @@ func TestQuickAckConnOnlyTCP(t *testing.T) {
 	defer b.Close()
 	if c := newQuickAckConn(a); c != a {
 		t.Errorf("a connection that is not TCP was wrapped: %T", c)
+	}
+}
+
+// TestDialerKeepalive checks that a session's idle connection survives a
+// lost keepalive probe: with TCP_USER_TIMEOUT set, Linux ends the
+// connection once it has heard nothing for that long and a probe is out,
+// so several probes must fit before it.
+func TestDialerKeepalive(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	tests := []struct {
+		name      string
+		keepalive time.Duration
+	}{
+		{name: "1 s", keepalive: time.Second},
+		{name: "default 30 s", keepalive: 30 * time.Second},
+		{name: "5 min", keepalive: 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := dialer(tt.keepalive, time.Second).Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			raw, err := c.(*net.TCPConn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var idle, intvl, cnt, user int
+			var gerr error
+			raw.Control(func(fd uintptr) {
+				get := func(opt int) int {
+					v, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, opt)
+					gerr = errors.Join(gerr, err)
+					return v
+				}
+				idle, intvl, cnt, user = get(unix.TCP_KEEPIDLE), get(unix.TCP_KEEPINTVL), get(unix.TCP_KEEPCNT), get(unix.TCP_USER_TIMEOUT)
+			})
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			userS := float64(user) / 1000 // ms; the others are seconds
+			// Probes go out at idle, idle+interval, ... while the time
+			// without word from the peer is under the user timeout.
+			probes := int(math.Ceil((userS - float64(idle)) / float64(intvl)))
+			t.Logf("keepalive idle %d s, interval %d s, count %d; user timeout %.1f s: %d probes before it", idle, intvl, cnt, userS, probes)
+			if user == 0 {
+				t.Fatal("no TCP_USER_TIMEOUT: a connection with data unacknowledged takes minutes to fail")
+			}
+			if probes < 3 {
+				t.Errorf("%d keepalive probes fit before the user timeout: a lost probe or two end a healthy idle connection", probes)
+			}
+			if float64(idle+intvl*cnt) > userS {
+				t.Errorf("idle %d s + %d × %d s outlasts the user timeout %.1f s", idle, cnt, intvl, userS)
+			}
+		})
 	}
 }
