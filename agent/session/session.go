@@ -300,9 +300,21 @@ func (s *Session) connected() {
 		groups[sub] = append(groups[sub], f)
 	}
 	s.mu.Unlock()
+	// Every SUBSCRIBE goes out at once and the SUBACKs are awaited
+	// together: one after another, an agent's fifteen took fifteen round
+	// trips, each a TCP retransmission timeout on a lossy link, before it
+	// could say online.
+	type pending struct {
+		filters []string
+		t       paho.Token
+	}
+	var sent []pending
 	for sub, filters := range groups {
-		if err := s.subscribe(sub, filters); err != nil {
-			s.log.Error("mqtt resubscribe", "filters", filters, "err", err)
+		sent = append(sent, pending{filters, s.send(sub, filters)})
+	}
+	for _, p := range sent {
+		if err := s.await(p.t, p.filters); err != nil {
+			s.log.Error("mqtt resubscribe", "filters", p.filters, "err", err)
 		}
 	}
 	s.log.Info("mqtt connected", "subscriptions", len(groups))
@@ -397,13 +409,31 @@ func (s *Session) subscribe(sub *subscription, filters []string) error {
 	// the broker's in-flight window (20 on mosquitto) and its per-client
 	// queue limit (1,000), which drop requests under a flood instead of
 	// letting the service answer them busy.
+	return s.await(s.send(sub, filters), filters)
+}
+
+// send sends one SUBSCRIBE without waiting for its SUBACK.
+func (s *Session) send(sub *subscription, filters []string) paho.Token {
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
 		m[f] = 0
 	}
-	t := s.client.SubscribeMultiple(m, sub.callback(s.done))
-	if !t.WaitTimeout(10 * time.Second) {
-		return fmt.Errorf("subscribe %v: timed out", filters)
+	return s.client.SubscribeMultiple(m, sub.callback(s.done))
+}
+
+// subscribeWait bounds the wait for a SUBACK. It is not what ends a wait
+// on a broken connection: paho fails the token as soon as the connection
+// is lost, which TCP_USER_TIMEOUT and the MQTT keepalive see to within
+// seconds. It is long because on a lossy link a SUBACK can take many
+// seconds (retransmissions backing off from 3 s once the handshake itself
+// was retransmitted: over 10 s seen at 20% loss), and a subscription given
+// up on while its connection lives stays missing until the next reconnect.
+const subscribeWait = time.Minute
+
+// await waits for a SUBSCRIBE's SUBACK.
+func (s *Session) await(t paho.Token, filters []string) error {
+	if !t.WaitTimeout(subscribeWait) {
+		return fmt.Errorf("subscribe %v: no answer from the broker in %v", filters, subscribeWait)
 	}
 	if err := t.Error(); err != nil {
 		return fmt.Errorf("subscribe %v: %w", filters, err)
