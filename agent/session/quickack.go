@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync/atomic"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
@@ -26,9 +27,17 @@ import (
 // packet field (paho reads a packet's header a byte at a time).
 
 // quickAckConn is a TCP connection that acknowledges what it reads at once.
+//
+// Closed before the broker has said anything (paho gives up on an attempt
+// whose CONNACK is late), it is reset rather than closed: a graceful close
+// lets the kernel go on retransmitting the CONNECT, which on a lossy link
+// can reach the broker after the next attempt has connected; the broker
+// then takes the session over for that dead socket, drops the live one,
+// and publishes the host's will (offline).
 type quickAckConn struct {
 	*net.TCPConn
-	r *bufio.Reader
+	r     *bufio.Reader
+	heard *ackingReader
 }
 
 // quickAckBuffer holds a burst of messages: a retained read of a hundred
@@ -40,19 +49,31 @@ func newQuickAckConn(c net.Conn) net.Conn {
 	if !ok {
 		return c // a proxy's connection: leave it as it is
 	}
-	q := &quickAckConn{TCPConn: tc}
-	q.r = bufio.NewReaderSize(ackingReader{tc}, quickAckBuffer)
-	return q
+	a := &ackingReader{c: tc}
+	return &quickAckConn{TCPConn: tc, r: bufio.NewReaderSize(a, quickAckBuffer), heard: a}
 }
 
 func (c *quickAckConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
-// ackingReader reads from the socket and acknowledges at once what it read.
-type ackingReader struct{ c *net.TCPConn }
+// Close resets a connection the broker never answered on, and closes any
+// other.
+func (c *quickAckConn) Close() error {
+	if !c.heard.any.Load() {
+		_ = c.TCPConn.SetLinger(0)
+	}
+	return c.TCPConn.Close()
+}
 
-func (a ackingReader) Read(p []byte) (int, error) {
+// ackingReader reads from the socket and acknowledges at once what it read.
+type ackingReader struct {
+	c   *net.TCPConn
+	any atomic.Bool // something was read
+}
+
+func (a *ackingReader) Read(p []byte) (int, error) {
 	n, err := a.c.Read(p)
 	if n > 0 {
+		a.any.Store(true)
 		if raw, rerr := a.c.SyscallConn(); rerr == nil {
 			_ = raw.Control(func(fd uintptr) {
 				_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)

@@ -173,3 +173,58 @@ func TestDialerKeepalive(t *testing.T) {
 		})
 	}
 }
+
+// TestQuickAckConnResetsUnanswered: a connection closed before the peer
+// said anything (an attempt given up on) is reset, so the kernel does not
+// deliver its CONNECT later; one the peer answered on closes cleanly.
+func TestQuickAckConnResetsUnanswered(t *testing.T) {
+	tests := []struct {
+		name     string
+		answered bool
+		wantEOF  bool
+	}{
+		{name: "no answer yet", answered: false, wantEOF: false},
+		{name: "answered", answered: true, wantEOF: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			ended := make(chan error, 1)
+			go func() {
+				c, err := l.Accept()
+				if err != nil {
+					ended <- err
+					return
+				}
+				defer c.Close()
+				if tt.answered {
+					c.Write([]byte{0x20, 2, 0, 0}) // a CONNACK
+				}
+				_, err = io.Copy(io.Discard, c)
+				ended <- err // nil: a clean end of stream
+			}()
+			raw, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newQuickAckConn(raw)
+			if _, err := c.Write([]byte{0x10, 0}); err != nil { // a CONNECT
+				t.Fatal(err)
+			}
+			if tt.answered {
+				if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.Close()
+			err = <-ended
+			if gotEOF := err == nil; gotEOF != tt.wantEOF {
+				t.Errorf("the peer saw %v; want a clean close %v", err, tt.wantEOF)
+			}
+		})
+	}
+}
