@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -232,5 +234,73 @@ func TestMonitorAcksWhilePending(t *testing.T) {
 	timers[0]()
 	if len(pub.msgs) != 1 {
 		t.Errorf("%d reports published, want 1", len(pub.msgs))
+	}
+}
+
+// blockingPublisher is a session whose publishes hang, as paho's do for
+// up to its write timeout while the connection is stalled.
+type blockingPublisher struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingPublisher) Publish(string, byte, bool, []byte) error {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return nil
+}
+
+// TestMonitorAcksWhilePublishBlocks: a monitor whose MQTT session is
+// stalled goes on acknowledging probes. On a lossy link the session is
+// what stalls, and the acknowledgement is what gets through.
+func TestMonitorAcksWhilePublishBlocks(t *testing.T) {
+	m, err := ListenMonitor(MonitorConfig{Addr: "127.0.0.1:0", Hostname: "pibot01", Machine: machineA, Version: func() uint64 { return 3 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &blockingPublisher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ctx, pub) }()
+	t.Cleanup(func() {
+		close(pub.release)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+
+	sweeper, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sweeper.Close()
+	for _, id := range []int64{31, 32} {
+		p := Probe{ID: id, Ack: "0123abcd"}
+		b := probeBytes(t, p)
+		p.Pad = strings.Repeat("0", ackProbeSize-len(b))
+		if _, err := sweeper.WriteTo(probeBytes(t, p), m.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if id == 31 {
+			// The first report's publish is now stuck.
+			select {
+			case <-pub.entered:
+			case <-time.After(10 * time.Second): // a failure bound, not a wait
+				t.Fatal("the first report was never published")
+			}
+		}
+		sweeper.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, MaxDatagram)
+		n, _, err := sweeper.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("probe %d: no acknowledgement while the session is stalled: %v", id, err)
+		}
+		if a, err := ParseAck(buf[:n]); err != nil || a.ID != id {
+			t.Errorf("probe %d: ack %+v, %v", id, a, err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rollcall/rollcall/services"
@@ -182,7 +183,16 @@ type Monitor struct {
 	timers   map[int]func() bool
 	nextT    int
 	stats    MonitorStats
+	// jobs, while Serve runs, queues the publishes for its publisher
+	// goroutine: see Serve.
+	jobs chan func()
 }
+
+// publishQueue is how many reports may wait for the MQTT session while
+// Serve goes on reading probes: more than a sweep's retransmissions for
+// the few sweepers of a cluster. A report that does not fit is dropped,
+// as a lost one is; the sweep's retransmission brings it again.
+const publishQueue = 64
 
 // NewMonitor builds a monitor without a socket: feed it with Handle. Use
 // ListenMonitor for one that reads its own socket.
@@ -308,6 +318,34 @@ func (m *Monitor) Serve(ctx context.Context, pub Publisher) error {
 	defer stop()
 	defer m.cancelPending()
 
+	// Reports are published, and the host's services answer them, on a
+	// goroutine of their own: publishing can block (paho waits up to its
+	// write timeout when the connection is stalled, as a lossy link's
+	// TCP retransmissions leave it for seconds), and the read loop must
+	// go on acknowledging probes meanwhile: on such a link the UDP
+	// acknowledgement is the one answer that gets through.
+	jobs := make(chan func(), publishQueue)
+	var stopped atomic.Bool
+	go func() {
+		for job := range jobs {
+			if !stopped.Load() {
+				job()
+			}
+		}
+	}()
+	m.mu.Lock()
+	m.jobs = jobs
+	m.mu.Unlock()
+	defer func() {
+		// Queued reports are dropped: once Serve returns, the monitor
+		// says nothing more.
+		stopped.Store(true)
+		m.mu.Lock()
+		m.jobs = nil
+		close(jobs)
+		m.mu.Unlock()
+	}()
+
 	// One byte more than allowed, so an oversized datagram shows as such
 	// instead of being silently truncated into something parseable.
 	buf := make([]byte, MaxDatagram+1)
@@ -378,6 +416,11 @@ func (m *Monitor) HandleFrom(pub Publisher, b []byte, from netip.AddrPort, ifInd
 	}
 	key := probeKey{rep.ReplyTo, rep.ID}
 	if jitter <= 0 {
+		if m.jobs != nil {
+			derr := m.queue(func() { m.publish(pub, key, rep, payload, republish) })
+			m.mu.Unlock()
+			return derr
+		}
 		m.mu.Unlock()
 		return m.publish(pub, key, rep, payload, republish)
 	}
@@ -389,6 +432,10 @@ func (m *Monitor) HandleFrom(pub Publisher, b []byte, from netip.AddrPort, ifInd
 		m.mu.Lock()
 		_, live := m.timers[t]
 		delete(m.timers, t)
+		if live && m.jobs != nil {
+			m.queue(func() { m.publish(pub, key, rep, payload, republish) })
+			live = false
+		}
 		m.mu.Unlock()
 		if live {
 			m.publish(pub, key, rep, payload, republish)
@@ -501,6 +548,19 @@ func (m *Monitor) ack(p Probe, probeLen int, to netip.AddrPort, ifIndex int) {
 		return
 	}
 	m.stats.Acked++
+}
+
+// queue hands a publish to Serve's publisher goroutine, or drops it when
+// too many wait. m.mu is held.
+func (m *Monitor) queue(job func()) *DropError {
+	select {
+	case m.jobs <- job:
+		return nil
+	default:
+		derr := &DropError{Reason: DropPublish, Err: errors.New("too many reports waiting for the MQTT session")}
+		m.drop(derr, netip.Addr{})
+		return derr
+	}
 }
 
 // publish sends one report at QoS 0, not retained: a report is only
