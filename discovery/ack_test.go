@@ -43,8 +43,8 @@ func TestMonitorAcks(t *testing.T) {
 	if err := m.HandleFrom(pub, padded(Probe{ID: 7, Ack: "0123abcd"}), from, 2); err != nil {
 		t.Fatal(err)
 	}
-	if len(*sent) != 1 || (*sent)[0].to != from {
-		t.Fatalf("acks %+v, want one to %s", *sent, from)
+	if len(*sent) != AckCopies || (*sent)[0].to != from || string((*sent)[1].b) != string((*sent)[0].b) {
+		t.Fatalf("acks %+v, want %d copies of one to %s", *sent, AckCopies, from)
 	}
 	a, err := ParseAck((*sent)[0].b)
 	if err != nil {
@@ -57,7 +57,17 @@ func TestMonitorAcks(t *testing.T) {
 		t.Error("the MQTT report must go out as well")
 	}
 
-	// A probe smaller than its acknowledgement gets none: no amplification.
+	// A probe too small for two copies gets one; smaller than one, none:
+	// no amplification.
+	m, pub, sent = ackMonitor(t, nil)
+	one := Probe{ID: 13, Ack: "0123abcd"} // unpadded: room for one
+	if err := m.HandleFrom(pub, probeBytes(t, one), from, 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(*sent) != 1 {
+		t.Errorf("%d acks for a probe of %d bytes with an ack of %d, want one", len(*sent), len(probeBytes(t, one)), len((*sent)[0].b))
+	}
+
 	m, pub, sent = ackMonitor(t, func(c *MonitorConfig) { c.Hostname = strings.Repeat("h", 64) })
 	if err := m.HandleFrom(pub, probeBytes(t, Probe{ID: 8, Ack: "0123abcd"}), from, 2); err != nil {
 		t.Fatal(err)
@@ -94,8 +104,8 @@ func TestMonitorSignedAck(t *testing.T) {
 	if err := m.HandleFrom(pub, b, netip.AddrPortFrom(lanSweeper, 40000), 2); err != nil {
 		t.Fatal(err)
 	}
-	if len(*sent) != 1 {
-		t.Fatal("no ack")
+	if len(*sent) != AckCopies {
+		t.Fatalf("%d acks, want %d", len(*sent), AckCopies)
 	}
 	a, _ := ParseAck((*sent)[0].b)
 	if !VerifyAck(a, key) {
@@ -217,10 +227,10 @@ func TestMonitorAcksWhilePending(t *testing.T) {
 		acks   int           // acknowledgements sent so far
 		timers int           // reports queued so far
 	}{
-		{name: "first transmission", acks: 1, timers: 1},
-		{name: "same transmission on a second interface", after: time.Millisecond, acks: 1, timers: 1},
-		{name: "retransmission while the report waits", after: 20 * time.Millisecond, acks: 2, timers: 1},
-		{name: "another one", after: 20 * time.Millisecond, acks: 3, timers: 1},
+		{name: "first transmission", acks: AckCopies, timers: 1},
+		{name: "same transmission on a second interface", after: time.Millisecond, acks: AckCopies, timers: 1},
+		{name: "retransmission while the report waits", after: 20 * time.Millisecond, acks: 2 * AckCopies, timers: 1},
+		{name: "another one", after: 20 * time.Millisecond, acks: 3 * AckCopies, timers: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,14 +303,21 @@ func TestMonitorAcksWhilePublishBlocks(t *testing.T) {
 				t.Fatal("the first report was never published")
 			}
 		}
+		// Its acknowledgement, past the copies of the previous one's.
 		sweeper.SetReadDeadline(time.Now().Add(10 * time.Second))
 		buf := make([]byte, MaxDatagram)
-		n, _, err := sweeper.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("probe %d: no acknowledgement while the session is stalled: %v", id, err)
-		}
-		if a, err := ParseAck(buf[:n]); err != nil || a.ID != id {
-			t.Errorf("probe %d: ack %+v, %v", id, a, err)
+		for {
+			n, _, err := sweeper.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("probe %d: no acknowledgement while the session is stalled: %v", id, err)
+			}
+			a, err := ParseAck(buf[:n])
+			if err != nil {
+				t.Fatalf("probe %d: %v", id, err)
+			}
+			if a.ID == id {
+				break
+			}
 		}
 	}
 }

