@@ -1,7 +1,7 @@
 // Command echo is the responder of clustertest's raw UDP floor: it answers
 // each discovery probe it hears with an acknowledgement straight to the
-// sender, as an agent's monitor does, and does nothing else: no checks, no
-// MQTT, no services. A sweep's time against these responders is what the
+// sender, in as many copies as an agent's monitor sends, and does nothing
+// else: no checks, no MQTT, no services. A sweep's time against these responders is what the
 // network and the hosts' wake-ups cost on their own; rollcall's sweep is
 // measured against it.
 //
@@ -52,8 +52,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if _, err := conn.WriteToUDPAddrPort(b, from); err != nil {
-			fmt.Fprintf(os.Stderr, "echo: answer %v: %v\n", from, err)
+		// As many copies as a monitor sends, within the probe's size.
+		for range max(min(discovery.AckCopies, n/len(b)), 1) {
+			if _, err := conn.WriteToUDPAddrPort(b, from); err != nil {
+				fmt.Fprintf(os.Stderr, "echo: answer %v: %v\n", from, err)
+			}
 		}
 	}
 }
