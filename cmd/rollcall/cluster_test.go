@@ -232,10 +232,12 @@ func (rc *rollcall) inventory(t testing.TB, h *clustertest.Host) (inventoryDoc, 
 }
 
 // waitStatus polls the retained inventory until every host in hosts has
-// the status want.
+// the status want. Generously: at 20% loss on every link an agent's
+// connection can take several attempts, and its first publications TCP
+// retransmissions that back off from seconds.
 func (rc *rollcall) waitStatus(t testing.TB, from *clustertest.Host, want string, hosts ...string) {
 	t.Helper()
-	clustertest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+	clustertest.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
 		inv, err := rc.inventory(t, from)
 		if err != nil {
 			return err

@@ -123,16 +123,35 @@ func (w *retainedWatch) retained(t testing.TB) map[string]string {
 // (normalised), and returns when the last of them arrived.
 func (w *retainedWatch) await(t testing.TB, timeout time.Duration, want map[string]string) time.Time {
 	t.Helper()
+	last, ok := w.tryAwait(timeout, want)
+	if ok {
+		return last
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var diff []string
+	for _, topic := range slices.Sorted(maps.Keys(want)) {
+		if a, ok := w.last[topic]; !ok || normalised(topic, a.payload) != normalised(topic, want[topic]) {
+			diff = append(diff, fmt.Sprintf("%s: %.300s\n  now %.300s", topic, want[topic], a.payload))
+		}
+	}
+	t.Fatalf("after %v, %d of %d retained topics not back as they were:\n%s", timeout, len(diff), len(want), strings.Join(diff, "\n"))
+	return time.Time{}
+}
+
+// tryAwait is await without failing: whether and when every topic of want
+// came back.
+func (w *retainedWatch) tryAwait(timeout time.Duration, want map[string]string) (time.Time, bool) {
 	deadline := time.After(timeout)
 	for {
 		w.mu.Lock()
-		var missing []string
 		var last time.Time
+		done := true
 		for topic, p := range want {
 			a, ok := w.last[topic]
 			if !ok || normalised(topic, a.payload) != normalised(topic, p) {
-				missing = append(missing, topic)
-				continue
+				done = false
+				break
 			}
 			if a.at.After(last) {
 				last = a.at
@@ -140,20 +159,13 @@ func (w *retainedWatch) await(t testing.TB, timeout time.Duration, want map[stri
 		}
 		more := w.more
 		w.mu.Unlock()
-		if len(missing) == 0 {
-			return last
+		if done {
+			return last, true
 		}
 		select {
 		case <-more:
 		case <-deadline:
-			slices.Sort(missing)
-			w.mu.Lock()
-			var diff []string
-			for _, topic := range missing {
-				diff = append(diff, fmt.Sprintf("%s: %.300s\n  now %.300s", topic, want[topic], w.last[topic].payload))
-			}
-			w.mu.Unlock()
-			t.Fatalf("after %v, %d of %d retained topics not back as they were:\n%s", timeout, len(missing), len(want), strings.Join(diff, "\n"))
+			return time.Time{}, false
 		}
 	}
 }
