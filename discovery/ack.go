@@ -30,9 +30,9 @@ import (
 //	      "rollcall-ack-v1\n<ack>\n<t>\n<host>\n<m>\n<ver>".
 //
 // A monitor acknowledges only probes that passed every check (on-link
-// source, rate limits, signature), at most once per transmission, and
-// never with more bytes than the probe held: an acknowledgement cannot
-// amplify a spoofed probe. The MQTT report and replies go out as well, for
+// source, rate limits, signature), once per transmission in AckCopies
+// copies, and never with more bytes in all than the probe held: an
+// acknowledgement cannot amplify a spoofed probe. The MQTT report and replies go out as well, for
 // every other listener.
 type Ack struct {
 	ID      int64  `json:"ack"`

@@ -1,6 +1,8 @@
 package discovery
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -41,8 +43,8 @@ func TestMonitorAcks(t *testing.T) {
 	if err := m.HandleFrom(pub, padded(Probe{ID: 7, Ack: "0123abcd"}), from, 2); err != nil {
 		t.Fatal(err)
 	}
-	if len(*sent) != 1 || (*sent)[0].to != from {
-		t.Fatalf("acks %+v, want one to %s", *sent, from)
+	if len(*sent) != AckCopies || (*sent)[0].to != from || string((*sent)[1].b) != string((*sent)[0].b) {
+		t.Fatalf("acks %+v, want %d copies of one to %s", *sent, AckCopies, from)
 	}
 	a, err := ParseAck((*sent)[0].b)
 	if err != nil {
@@ -55,7 +57,17 @@ func TestMonitorAcks(t *testing.T) {
 		t.Error("the MQTT report must go out as well")
 	}
 
-	// A probe smaller than its acknowledgement gets none: no amplification.
+	// A probe too small for two copies gets one; smaller than one, none:
+	// no amplification.
+	m, pub, sent = ackMonitor(t, nil)
+	one := Probe{ID: 13, Ack: "0123abcd"} // unpadded: room for one
+	if err := m.HandleFrom(pub, probeBytes(t, one), from, 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(*sent) != 1 {
+		t.Errorf("%d acks for a probe of %d bytes with an ack of %d, want one", len(*sent), len(probeBytes(t, one)), len((*sent)[0].b))
+	}
+
 	m, pub, sent = ackMonitor(t, func(c *MonitorConfig) { c.Hostname = strings.Repeat("h", 64) })
 	if err := m.HandleFrom(pub, probeBytes(t, Probe{ID: 8, Ack: "0123abcd"}), from, 2); err != nil {
 		t.Fatal(err)
@@ -92,8 +104,8 @@ func TestMonitorSignedAck(t *testing.T) {
 	if err := m.HandleFrom(pub, b, netip.AddrPortFrom(lanSweeper, 40000), 2); err != nil {
 		t.Fatal(err)
 	}
-	if len(*sent) != 1 {
-		t.Fatal("no ack")
+	if len(*sent) != AckCopies {
+		t.Fatalf("%d acks, want %d", len(*sent), AckCopies)
 	}
 	a, _ := ParseAck((*sent)[0].b)
 	if !VerifyAck(a, key) {
@@ -187,5 +199,125 @@ func TestAggregatorAcksAndSummaries(t *testing.T) {
 	b.AddAck(ack("pi1", m1, 3), t0)
 	if len(b.Heard()) != 0 {
 		t.Error("an ack for sweep 5 counted in sweep 6")
+	}
+}
+
+// TestMonitorAcksWhilePending: with a jitter, a host's report waits; a
+// retransmission in the meantime queues no second report, but is
+// acknowledged again, since the first acknowledgement may have been lost
+// and is all the sweeper waits for.
+func TestMonitorAcksWhilePending(t *testing.T) {
+	from := netip.AddrPortFrom(lanSweeper, 40000)
+	m, pub, clk := newTestMonitor(t, func(c *MonitorConfig) { c.Version = func() uint64 { return 42 } })
+	var acks int
+	m.sendAck = func([]byte, netip.AddrPort, int) error { acks++; return nil }
+	var timers []func()
+	m.after = func(_ time.Duration, f func()) func() bool {
+		timers = append(timers, f)
+		return func() bool { return true }
+	}
+	probe := Probe{ID: 21, Ack: "0123abcd", JitterMS: 500}
+	b := probeBytes(t, probe)
+	probe.Pad = strings.Repeat("0", ackProbeSize-len(b))
+	b = probeBytes(t, probe)
+
+	tests := []struct {
+		name   string
+		after  time.Duration // since the previous transmission
+		acks   int           // acknowledgements sent so far
+		timers int           // reports queued so far
+	}{
+		{name: "first transmission", acks: AckCopies, timers: 1},
+		{name: "same transmission on a second interface", after: time.Millisecond, acks: AckCopies, timers: 1},
+		{name: "retransmission while the report waits", after: 20 * time.Millisecond, acks: 2 * AckCopies, timers: 1},
+		{name: "another one", after: 20 * time.Millisecond, acks: 3 * AckCopies, timers: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk.add(tt.after)
+			m.HandleFrom(pub, b, from, 2)
+			if acks != tt.acks || len(timers) != tt.timers {
+				t.Errorf("%d acks, %d reports queued; want %d, %d", acks, len(timers), tt.acks, tt.timers)
+			}
+		})
+	}
+	timers[0]()
+	if len(pub.msgs) != 1 {
+		t.Errorf("%d reports published, want 1", len(pub.msgs))
+	}
+}
+
+// blockingPublisher is a session whose publishes hang, as paho's do for
+// up to its write timeout while the connection is stalled.
+type blockingPublisher struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingPublisher) Publish(string, byte, bool, []byte) error {
+	select {
+	case b.entered <- struct{}{}:
+	default:
+	}
+	<-b.release
+	return nil
+}
+
+// TestMonitorAcksWhilePublishBlocks: a monitor whose MQTT session is
+// stalled goes on acknowledging probes. On a lossy link the session is
+// what stalls, and the acknowledgement is what gets through.
+func TestMonitorAcksWhilePublishBlocks(t *testing.T) {
+	m, err := ListenMonitor(MonitorConfig{Addr: "127.0.0.1:0", Hostname: "pibot01", Machine: machineA, Version: func() uint64 { return 3 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &blockingPublisher{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ctx, pub) }()
+	t.Cleanup(func() {
+		close(pub.release)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+
+	sweeper, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sweeper.Close()
+	for _, id := range []int64{31, 32} {
+		p := Probe{ID: id, Ack: "0123abcd"}
+		b := probeBytes(t, p)
+		p.Pad = strings.Repeat("0", ackProbeSize-len(b))
+		if _, err := sweeper.WriteTo(probeBytes(t, p), m.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if id == 31 {
+			// The first report's publish is now stuck.
+			select {
+			case <-pub.entered:
+			case <-time.After(10 * time.Second): // a failure bound, not a wait
+				t.Fatal("the first report was never published")
+			}
+		}
+		// Its acknowledgement, past the copies of the previous one's.
+		sweeper.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, MaxDatagram)
+		for {
+			n, _, err := sweeper.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("probe %d: no acknowledgement while the session is stalled: %v", id, err)
+			}
+			a, err := ParseAck(buf[:n])
+			if err != nil {
+				t.Fatalf("probe %d: %v", id, err)
+			}
+			if a.ID == id {
+				break
+			}
+		}
 	}
 }

@@ -19,9 +19,11 @@
 // needs of the host's built-in services, and does not wait for their MQTT
 // replies, which a lossy link can hold back for TCP retransmission
 // timeouts. The replies still go out, for every other listener. An
-// acknowledgement is never larger than the probe that asked for it, is
-// sent only for a probe that passed every check, and with a key is signed,
-// so a forged probe cannot amplify.
+// acknowledgement is sent twice (AckCopies), since a lost one costs a
+// retransmission of the probe; its copies together are never larger than
+// the probe that asked for them, are sent only for a probe that passed
+// every check, and with a key are signed, so a forged probe cannot
+// amplify.
 //
 // # Probe
 //
@@ -148,7 +150,9 @@
 //
 // See Ack for each field. A probe asks for one with "ack" (8–32 hex
 // digits, signed with the probe) and pads itself with "pad" (ignored) to
-// ackProbeSize bytes, so the acknowledgement fits in what it sent.
+// ackProbeSize bytes, so the acknowledgement fits in what it sent. Every
+// retransmission that does not list the host as heard is acknowledged
+// again, even while the host's report waits out the probe's jitter.
 //
 // # Summary
 //

@@ -27,7 +27,10 @@ type SweepOptions struct {
 	Timeout   time.Duration
 	Quiet     time.Duration
 	MaxProbes int
-	JitterMS  int
+	// JitterMS asks hosts to spread their reports, and so their services'
+	// MQTT replies, over this many milliseconds. 0 means AckJitterMS when
+	// acknowledgements are on and none otherwise; below 0, none.
+	JitterMS int
 	// NoRetained skips reading the retained inventory for expected hosts.
 	NoRetained bool
 	// NoAck sends probes that ask for no UDP acknowledgement, so that only
@@ -37,6 +40,17 @@ type SweepOptions struct {
 	// retained, on the inventory topic: a command prints it first.
 	OnResult func(Inventory)
 }
+
+// AckJitterMS is the spread a sweep asks for when it takes acknowledgements.
+// The acknowledgements go out at once and, with the hosts' summaries,
+// complete the sweep; the reports and replies (a report and one reply per
+// service, from every host) only need to reach other listeners and the
+// services outside the agent. Spread, they no longer land on the broker and
+// the sweeper, nor take a host's CPU, all at the moment the last
+// acknowledgements are due: on 50 namespace hosts sharing 2 cores with
+// stock mosquitto, complete_ms p50 14.4 -> 8.8 ms. A service outside the
+// agent answers up to this much later.
+const AckJitterMS = 50
 
 // Sweep broadcasts a probe and gathers the cluster's answers: the
 // monitors' UDP acknowledgements, read against the hosts' retained
@@ -59,6 +73,13 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 	token := ""
 	if !opts.NoAck {
 		token = hex.EncodeToString(idb[4:])
+	}
+	jitter := opts.JitterMS
+	switch {
+	case jitter == 0 && token != "":
+		jitter = AckJitterMS
+	case jitter < 0:
+		jitter = 0
 	}
 
 	// done ends the handlers' waits once the sweep is over, so that a
@@ -117,7 +138,7 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		Timeout:     opts.Timeout,
 		Quiet:       opts.Quiet,
 		MaxProbes:   opts.MaxProbes,
-		JitterMS:    opts.JitterMS,
+		JitterMS:    jitter,
 		AckToken:    token,
 	}, discovery.SweepIO{Send: bc.Send, Replies: replies, Acks: acks, Summaries: summaries, Expected: expected})
 	// Nothing reads the channels any more. Late replies (a large cluster

@@ -1,18 +1,26 @@
 // Package clustertest builds throwaway clusters of hosts out of Linux network
 // namespaces, for tests that need real broadcast, real sockets and real
-// packet loss: the discovery sweep, the agent's MQTT last will, and the
-// benchmarks that time a sweep across 50 hosts.
+// packet loss: the discovery sweep, the agent's MQTT last will, faults
+// (a broker restarted, a link pulled, frames lost on every link) and the
+// benchmarks that time a sweep across 100 hosts.
 //
-// A cluster of n hosts is n namespaces rc<id>-h<i>, each with one interface
-// eth0 holding 10.77.0.<i+1>/16, joined by veth pairs to a bridge that lives
-// in a dedicated switch namespace rc<id>-sw, so the root namespace is never
-// touched. Directed broadcast (10.77.255.255) and limited broadcast
-// (255.255.255.255) both reach every other host.
+// A cluster of n hosts is n namespaces <prefix><id>-h<i>, each with one
+// interface eth0 holding the (i+1)-th address of the subnet (10.77.0.0/16
+// by default: 10.77.0.1, 10.77.0.2, ...), joined by veth pairs to a bridge
+// that lives in a dedicated switch namespace <prefix><id>-sw, so the root
+// namespace is never touched. Directed broadcast (10.77.255.255) and
+// limited broadcast (255.255.255.255) both reach every other host. Faults
+// are made on the switch: SetLoss drops frames on every link, SetLink
+// pulls one host's cable.
 //
 // Everything is torn down by t.Cleanup, even when the test fails or panics.
 // A run killed before its cleanup (a -timeout, a SIGKILL) leaves namespaces
 // behind; <id> begins with the owning process id, and the next New removes
-// namespaces whose owner is gone.
+// namespaces whose owner is gone, whatever their prefix.
+//
+// The prefix (rc by default) and the subnet can be chosen, in Options or
+// with ROLLCALL_NETNS_PREFIX and ROLLCALL_NETNS_SUBNET, so that developers
+// sharing a machine tell their namespaces apart.
 //
 // Creating namespaces needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN). Tests call
 // Skip first: it skips with the reason under plain `go test`, and fails in CI
@@ -21,11 +29,15 @@ package clustertest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -35,25 +47,73 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // netnsDir is where `ip netns` keeps its named namespaces.
 const netnsDir = "/var/run/netns"
 
-// Addresses of every cluster. Namespaces isolate clusters from one another,
-// so all of them can use the same subnet at once.
-var (
-	subnet    = netip.MustParsePrefix("10.77.0.0/16")
-	broadcast = netip.MustParseAddr("10.77.255.255")
+// Defaults of Options. Namespaces isolate clusters from one another, so
+// all of them can use the same subnet at once.
+const (
+	DefaultPrefix = "rc"
+	DefaultSubnet = "10.77.0.0/16"
 )
+
+// Options shape a cluster. The zero value is New's cluster.
+type Options struct {
+	// Prefix begins every namespace name: "rc" followed by lowercase
+	// letters, so that removing stale namespaces touches only clustertest's.
+	// Empty means ROLLCALL_NETNS_PREFIX, or DefaultPrefix.
+	Prefix string
+	// Subnet holds the hosts' addresses, the first n after the network
+	// address. Invalid (zero) means ROLLCALL_NETNS_SUBNET, or
+	// DefaultSubnet.
+	Subnet netip.Prefix
+	// Loss is the percentage of frames the switch drops (see SetLoss),
+	// in place before anything runs on the hosts.
+	Loss int
+}
+
+// withDefaults fills what o leaves out and checks it.
+func (o Options) withDefaults(n int) (Options, error) {
+	if o.Prefix == "" {
+		o.Prefix = cmp.Or(os.Getenv("ROLLCALL_NETNS_PREFIX"), DefaultPrefix)
+	}
+	if !validPrefix.MatchString(o.Prefix) {
+		return o, fmt.Errorf("namespace prefix %q: want rc followed by at most 8 lowercase letters", o.Prefix)
+	}
+	if !o.Subnet.IsValid() {
+		s := cmp.Or(os.Getenv("ROLLCALL_NETNS_SUBNET"), DefaultSubnet)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return o, fmt.Errorf("subnet %q: %w", s, err)
+		}
+		o.Subnet = p
+	}
+	o.Subnet = o.Subnet.Masked()
+	if !o.Subnet.Addr().Is4() || o.Subnet.Bits() > 30 {
+		return o, fmt.Errorf("subnet %v: want an IPv4 prefix of /30 or wider", o.Subnet)
+	}
+	// The network and broadcast addresses are not hosts'.
+	if room := 1<<(32-o.Subnet.Bits()) - 2; n > room {
+		return o, fmt.Errorf("subnet %v holds %d hosts, not %d", o.Subnet, room, n)
+	}
+	if o.Loss < 0 || o.Loss > 100 {
+		return o, fmt.Errorf("loss %d%%: want 0 to 100", o.Loss)
+	}
+	return o, nil
+}
+
+var validPrefix = regexp.MustCompile(`^rc[a-z]{0,8}$`)
 
 // A Cluster is a set of hosts on one Ethernet segment.
 type Cluster struct {
 	Hosts     []*Host
-	Subnet    netip.Prefix // 10.77.0.0/16
-	Broadcast netip.Addr   // 10.77.255.255, the subnet's directed broadcast
+	Subnet    netip.Prefix // 10.77.0.0/16 by default
+	Broadcast netip.Addr   // 10.77.255.255: the subnet's directed broadcast
 
-	id string // rc<pid>x<rand>, the prefix of every namespace name
+	id string // <prefix><pid>x<rand>, the start of every namespace name
 	sw string // namespace that holds the bridge
 
 	mu     sync.Mutex
@@ -67,34 +127,43 @@ type Host struct {
 	Index int        // position in Cluster.Hosts
 	Name  string     // hostname to give its programs: node01, node02, ...
 	NS    string     // network namespace name, for ip netns exec
-	Addr  netip.Addr // address on eth0: 10.77.0.<Index+1>
+	Addr  netip.Addr // address on eth0: the subnet's (Index+1)-th
 
 	c *Cluster
 }
 
-// New builds a cluster of n hosts and registers its teardown with t.Cleanup.
-// It fails the test when the namespaces cannot be built; call Skip first.
+// New builds a cluster of n hosts with the default Options and registers
+// its teardown with t.Cleanup. It fails the test when the namespaces cannot
+// be built; call Skip first.
 func New(t testing.TB, n int) *Cluster {
+	t.Helper()
+	return NewWith(t, n, Options{})
+}
+
+// NewWith builds a cluster of n hosts shaped by o, like New.
+func NewWith(t testing.TB, n int, o Options) *Cluster {
 	t.Helper()
 	if n < 1 || n > 65000 {
 		t.Fatalf("clustertest: %d hosts: want 1 to 65000", n)
 	}
+	o, err := o.withDefaults(n)
+	if err != nil {
+		t.Fatalf("clustertest: %v", err)
+	}
 	removeStale(t)
 
-	c := &Cluster{Subnet: subnet, Broadcast: broadcast, id: newID()}
+	c := &Cluster{Subnet: o.Subnet, Broadcast: lastAddr(o.Subnet), id: newID(o.Prefix)}
 	c.sw = c.id + "-sw"
 	t.Cleanup(c.Close)
 
 	var add strings.Builder
 	fmt.Fprintf(&add, "netns add %s\n", c.sw)
 	for i := range n {
-		a := subnet.Addr().As4()
-		a[2], a[3] = byte((i+1)>>8), byte(i+1)
 		h := &Host{
 			Index: i,
 			Name:  fmt.Sprintf("node%02d", i+1),
 			NS:    fmt.Sprintf("%s-h%d", c.id, i),
-			Addr:  netip.AddrFrom4(a),
+			Addr:  nthAddr(o.Subnet, uint32(i+1)),
 			c:     c,
 		}
 		c.Hosts = append(c.Hosts, h)
@@ -116,6 +185,11 @@ func New(t testing.TB, n int) *Cluster {
 	if err := ipBatch(c.sw, sw.String()); err != nil {
 		t.Fatalf("clustertest: build switch: %v", err)
 	}
+	// Loss is in place before any host has an address, so even a
+	// program's first frame (an ARP request, a TCP SYN) may be lost.
+	if o.Loss > 0 {
+		c.SetLoss(t, o.Loss)
+	}
 
 	// Each host: lo up, eth0 addressed and up, and a route for the limited
 	// broadcast, which otherwise fails with ENETUNREACH as there is no
@@ -125,12 +199,58 @@ func New(t testing.TB, n int) *Cluster {
 			"addr add %s/%d broadcast %s dev eth0\n"+
 			"link set eth0 up\n"+
 			"route add 255.255.255.255/32 dev eth0\n",
-			h.Addr, subnet.Bits(), broadcast)
+			h.Addr, c.Subnet.Bits(), c.Broadcast)
 		if err := ipBatch(h.NS, script); err != nil {
 			t.Fatalf("clustertest: configure %s: %v", h.NS, err)
 		}
 	}
+	c.waitLinks(t, c.Hosts...)
 	return c
+}
+
+// waitLinks waits until the hosts' links carry frames: their switch ports
+// forwarding and their eth0 running. The kernel reports a carrier change
+// from a work queue it runs at most once a second, so a port plugged in
+// (a veth brought up) can stay dead for up to a second.
+func (c *Cluster) waitLinks(t testing.TB, hosts ...*Host) {
+	t.Helper()
+	Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+		out, err := exec.Command("ip", "netns", "exec", c.sw, "bridge", "-j", "link", "show").Output()
+		if err != nil {
+			return fmt.Errorf("bridge link show: %w", err)
+		}
+		var ports []struct {
+			IfName string `json:"ifname"`
+			State  string `json:"state"`
+		}
+		if err := json.Unmarshal(out, &ports); err != nil {
+			return fmt.Errorf("bridge link show: %w", err)
+		}
+		state := make(map[string]string, len(ports))
+		for _, p := range ports {
+			state[p.IfName] = p.State
+		}
+		for _, h := range hosts {
+			if s := state[fmt.Sprintf("h%d", h.Index)]; s != "forwarding" {
+				return fmt.Errorf("%s: switch port h%d %q, not forwarding", h.Name, h.Index, s)
+			}
+		}
+		return nil
+	})
+	for _, h := range hosts {
+		Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+			return h.Do(func() error {
+				ifi, err := net.InterfaceByName("eth0")
+				if err != nil {
+					return fmt.Errorf("%s: %w", h.Name, err)
+				}
+				if ifi.Flags&net.FlagRunning == 0 {
+					return fmt.Errorf("%s: eth0 not running (%v)", h.Name, ifi.Flags)
+				}
+				return nil
+			})
+		})
+	}
 }
 
 // Close stops every process started with Host.Start and deletes the
@@ -207,15 +327,30 @@ func ipBatch(ns, script string) error {
 	return nil
 }
 
-// newID returns rc<pid>x<4 hex digits>: unique per New, and telling
-// removeStale which process owns the namespaces.
-func newID() string {
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("rc%dx%s", os.Getpid(), hex.EncodeToString(b[:]))
+// nthAddr is the n-th address after p's network address.
+func nthAddr(p netip.Prefix, n uint32) netip.Addr {
+	a := p.Masked().Addr().As4()
+	v := binary.BigEndian.Uint32(a[:]) + n
+	binary.BigEndian.PutUint32(a[:], v)
+	return netip.AddrFrom4(a)
 }
 
-var ownedName = regexp.MustCompile(`^rc(\d+)x[0-9a-f]+-`)
+// lastAddr is p's directed broadcast address.
+func lastAddr(p netip.Prefix) netip.Addr {
+	return nthAddr(p, 1<<(32-p.Bits())-1)
+}
+
+// newID returns <prefix><pid>x<4 hex digits>: unique per New, and telling
+// removeStale which process owns the namespaces.
+func newID(prefix string) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%dx%s", prefix, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// ownedName matches the namespaces of every clustertest run, whatever its
+// prefix, capturing the owner's process id.
+var ownedName = regexp.MustCompile(`^rc[a-z]{0,8}?(\d+)x[0-9a-f]+-`)
 
 // removeStale deletes the namespaces left by clustertest runs whose process
 // is gone, and kills whatever still runs in them. Namespaces of a live
@@ -266,7 +401,7 @@ var available = sync.OnceValue(func() error {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return errors.New("iproute2's ip command is not installed")
 	}
-	ns := newID() + "-probe"
+	ns := newID(DefaultPrefix) + "-probe"
 	if err := ipBatch("", "netns add "+ns+"\n"); err != nil {
 		return fmt.Errorf("cannot create a network namespace: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -119,14 +120,17 @@ func TestCluster(t *testing.T) {
 	linksBefore := rootLinks(t)
 
 	c := clustertest.New(t, 3)
+	base := c.Subnet.Addr().As4()
 	for i, h := range c.Hosts {
-		want := netip.AddrFrom4([4]byte{10, 77, 0, byte(i + 1)})
-		if h.Addr != want || h.Name != fmt.Sprintf("node%02d", i+1) {
+		want := base
+		want[3] += byte(i + 1)
+		if h.Addr != netip.AddrFrom4(want) || h.Name != fmt.Sprintf("node%02d", i+1) {
 			t.Fatalf("host %d: %s at %v, want node%02d at %v", i, h.Name, h.Addr, i+1, want)
 		}
 	}
-	if out := c.Hosts[1].Run(t, "ip", "-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, "10.77.0.2/16 brd 10.77.255.255") {
-		t.Fatalf("node02 eth0: %s", out)
+	wantAddr := fmt.Sprintf("%v/%d brd %v", c.Hosts[1].Addr, c.Subnet.Bits(), c.Broadcast)
+	if out := c.Hosts[1].Run(t, "ip", "-4", "-o", "addr", "show", "dev", "eth0"); !strings.Contains(out, wantAddr) {
+		t.Fatalf("node02 eth0: %s, want %s", out, wantAddr)
 	}
 
 	data := make([]*receiver, len(c.Hosts))
@@ -271,15 +275,59 @@ func TestStartMosquitto(t *testing.T) {
 		t.Skip("mosquitto-clients not installed")
 	}
 	c := clustertest.New(t, 2)
-	url := c.Hosts[0].StartMosquitto(t)
-	if want := "tcp://10.77.0.1:1883"; url != want {
-		t.Errorf("broker URL %q, want %q", url, want)
+	m := c.Hosts[0].StartMosquitto(t, clustertest.MosquittoOptions{})
+	broker := c.Hosts[0].Addr.String()
+	if want := "tcp://" + broker + ":1883"; m.URL != want {
+		t.Errorf("broker URL %q, want %q", m.URL, want)
 	}
 	// Retained message from one host, read from the other.
-	c.Hosts[1].Run(t, "mosquitto_pub", "-h", "10.77.0.1", "-t", "node02/status", "-m", "online", "-r", "-q", "1")
-	out := c.Hosts[1].Run(t, "mosquitto_sub", "-h", "10.77.0.1", "-t", "node02/status", "-C", "1", "-W", "5")
+	c.Hosts[1].Run(t, "mosquitto_pub", "-h", broker, "-t", "node02/status", "-m", "online", "-r", "-q", "1")
+	out := c.Hosts[1].Run(t, "mosquitto_sub", "-h", broker, "-t", "node02/status", "-C", "1", "-W", "5")
 	if strings.TrimSpace(out) != "online" {
 		t.Errorf("retained status %q, want online", out)
+	}
+
+	// Killed and started again, it has forgotten everything: stock
+	// mosquitto keeps nothing on disk.
+	m.Kill()
+	if !m.Proc().Exited() {
+		t.Fatal("mosquitto still runs after Kill")
+	}
+	m.Start(t)
+	// mosquitto_sub exits 27 when its -W runs out: it connected and
+	// nothing came.
+	sub := c.Hosts[1].Command(t.Context(), "mosquitto_sub", "-h", broker, "-t", "node02/status", "--retained-only", "-W", "1")
+	got, err := sub.Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 27 || len(got) > 0 {
+		t.Errorf("after a restart mosquitto_sub printed %q (%v), want a timeout with nothing retained", got, err)
+	}
+}
+
+func TestMosquittoOptions(t *testing.T) {
+	clustertest.Skip(t)
+	tests := []struct {
+		name    string
+		opts    clustertest.MosquittoOptions
+		nodelay bool
+	}{
+		{name: "stock", opts: clustertest.MosquittoOptions{}},
+		{name: "tuned", opts: clustertest.MosquittoOptions{NoDelay: true}, nodelay: true},
+	}
+	c := clustertest.New(t, 1)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := c.Hosts[0].StartMosquitto(t, tt.opts)
+			defer m.Kill()
+			args := m.Proc().Cmd.Args
+			conf, err := os.ReadFile(args[len(args)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(conf), "set_tcp_nodelay true"); got != tt.nodelay {
+				t.Errorf("set_tcp_nodelay in the configuration: %v, want %v:\n%s", got, tt.nodelay, conf)
+			}
+		})
 	}
 }
 
@@ -318,5 +366,217 @@ func TestRemovesStale(t *testing.T) {
 	}
 	if _, err := os.Stat("/var/run/netns/" + live); err != nil {
 		t.Errorf("namespace %s of a live process removed: %v", live, err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	clustertest.Skip(t)
+	c := clustertest.NewWith(t, 2, clustertest.Options{Prefix: "rcopt", Subnet: netip.MustParsePrefix("10.79.4.0/24")})
+	if want := netip.MustParseAddr("10.79.4.255"); c.Broadcast != want {
+		t.Errorf("broadcast %v, want %v", c.Broadcast, want)
+	}
+	for i, h := range c.Hosts {
+		if want := netip.AddrFrom4([4]byte{10, 79, 4, byte(i + 1)}); h.Addr != want {
+			t.Errorf("%s at %v, want %v", h.Name, h.Addr, want)
+		}
+		if !strings.HasPrefix(h.NS, fmt.Sprintf("rcopt%dx", os.Getpid())) {
+			t.Errorf("%s: namespace %s does not start with rcopt and the pid", h.Name, h.NS)
+		}
+	}
+	rs := []*receiver{listen(t, c.Hosts[0], dataPort), listen(t, c.Hosts[1], dataPort)}
+	send(t, rs[0].conn, c.Broadcast, dataPort, "on 10.79.4.0/24")
+	if d := rs[1].expect(t, "node02", "on 10.79.4.0/24"); d.from != c.Hosts[0].Addr {
+		t.Errorf("from %v, want %v", d.from, c.Hosts[0].Addr)
+	}
+
+	// Loss set before the hosts are up drops their very first frames.
+	lossy := clustertest.NewWith(t, 2, clustertest.Options{Loss: 100})
+	r := listen(t, lossy.Hosts[0], dataPort)
+	send(t, r.conn, lossy.Broadcast, dataPort, "lost")
+	clustertest.Eventually(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if d := lossy.Dropped(t); d == 0 {
+			return errors.New("the switch of a cluster built with 100% loss dropped nothing")
+		}
+		return nil
+	})
+}
+
+func TestBadOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		n    int
+		opts clustertest.Options
+	}{
+		{name: "prefix not rc", n: 1, opts: clustertest.Options{Prefix: "nb"}},
+		{name: "prefix with digits", n: 1, opts: clustertest.Options{Prefix: "rc1"}},
+		{name: "subnet too small", n: 3, opts: clustertest.Options{Subnet: netip.MustParsePrefix("10.79.0.0/30")}},
+		{name: "IPv6 subnet", n: 1, opts: clustertest.Options{Subnet: netip.MustParsePrefix("fd00::/64")}},
+		{name: "loss over 100", n: 1, opts: clustertest.Options{Loss: 101}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := &fatalRecorder{TB: t}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				clustertest.NewWith(ft, tt.n, tt.opts)
+			}()
+			<-done
+			if ft.msg == "" {
+				t.Fatalf("NewWith(%d, %+v) built a cluster", tt.n, tt.opts)
+			}
+			t.Logf("refused: %s", ft.msg)
+		})
+	}
+}
+
+// fatalRecorder records Fatalf and ends the goroutine, as testing.T does,
+// without failing the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func TestLoss(t *testing.T) {
+	clustertest.Skip(t)
+	c := clustertest.New(t, 2)
+	a, b := c.Hosts[0], c.Hosts[1]
+	ra, rb := listen(t, a, dataPort), listen(t, b, dataPort)
+	ma, mb := listen(t, a, markerPort), listen(t, b, markerPort)
+	// Both hosts learn each other's MAC address before the loss, so no
+	// datagram waits on a lost ARP request.
+	send(t, ra.conn, b.Addr, dataPort, "hello")
+	rb.expect(t, "node02", "hello")
+	send(t, rb.conn, a.Addr, dataPort, "hello")
+	ra.expect(t, "node01", "hello")
+	c.SetLoss(t, 50)
+
+	// burst sends n datagrams from one host to the other, then markers
+	// until one arrives, and counts what came before it.
+	burst := func(t *testing.T, from, to *clustertest.Host, rfrom, rto, mto *receiver, n int, tag string) int {
+		t.Helper()
+		for i := range n {
+			send(t, rfrom.conn, to.Addr, dataPort, fmt.Sprintf("%s %d", tag, i))
+		}
+		// The markers are lost like anything else: send them until one
+		// arrives.
+		clustertest.Eventually(t, 10*time.Second, time.Millisecond, func() error {
+			send(t, rfrom.conn, to.Addr, markerPort, "end "+tag)
+			if err := mto.conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+				return err
+			}
+			buf := make([]byte, 100)
+			_, _, err := mto.conn.ReadFrom(buf)
+			return err
+		})
+		return rto.count(t, tag+" ")
+	}
+	// Fewer than a socket's receive buffer holds unread.
+	const n = 200
+	for _, dir := range []struct {
+		name            string
+		from, to        *clustertest.Host
+		rfrom, rto, mto *receiver
+	}{
+		{"node01 to node02", a, b, ra, rb, mb},
+		{"node02 to node01", b, a, rb, ra, ma},
+	} {
+		t.Run(dir.name, func(t *testing.T) {
+			// Binomial(200, 0.5): mean 100, sd 7.
+			if got := burst(t, dir.from, dir.to, dir.rfrom, dir.rto, dir.mto, n, "lossy"); got < 60 || got > 140 {
+				t.Errorf("%d of %d datagrams arrived at 50%% loss", got, n)
+			}
+		})
+	}
+	if d := c.Dropped(t); d < 140 {
+		t.Errorf("the switch counted %d frames dropped, want about 200", d)
+	}
+	c.SetLoss(t, 0)
+	if got := burst(t, a, b, ra, rb, mb, n, "clean"); got != n {
+		t.Errorf("%d of %d datagrams arrived with the loss removed", got, n)
+	}
+	if d := c.Dropped(t); d != 0 {
+		t.Errorf("the switch counts %d frames dropped with no rule", d)
+	}
+}
+
+func TestSetLink(t *testing.T) {
+	clustertest.Skip(t)
+	c := clustertest.New(t, 2)
+	a, b := c.Hosts[0], c.Hosts[1]
+	ra, rb := listen(t, a, dataPort), listen(t, b, dataPort)
+	mb := listen(t, b, markerPort)
+	send(t, ra.conn, b.Addr, dataPort, "before")
+	rb.expect(t, "node02", "before")
+
+	b.SetLink(t, false)
+	if out := b.Run(t, "ip", "-o", "link", "show", "eth0"); !strings.Contains(out, "NO-CARRIER") {
+		t.Errorf("node02 eth0 with its link down: %s, want NO-CARRIER", out)
+	}
+	for i := range 10 {
+		send(t, ra.conn, b.Addr, dataPort, fmt.Sprintf("while down %d", i))
+	}
+	b.SetLink(t, true)
+	if out := b.Run(t, "ip", "-o", "link", "show", "eth0"); strings.Contains(out, "NO-CARRIER") {
+		t.Errorf("node02 eth0 with its link back up: %s", out)
+	}
+	send(t, ra.conn, b.Addr, markerPort, "end")
+	mb.expect(t, "node02", "end")
+	if n := rb.count(t, "while down"); n != 0 {
+		t.Errorf("node02 received %d datagrams sent while its link was down", n)
+	}
+	send(t, ra.conn, b.Addr, dataPort, "after")
+	rb.expect(t, "node02", "after")
+}
+
+func TestStartCmd(t *testing.T) {
+	clustertest.Skip(t)
+	c := clustertest.New(t, 1)
+	cmd := exec.Command("cat", "/proc/self/net/dev")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := c.Hosts[0].StartCmd(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// The root namespace has no eth0 of the cluster's; a host has eth0
+	// and lo only.
+	if got := strings.Count(out.String(), ":"); !strings.Contains(out.String(), "eth0:") || got != 2 {
+		t.Errorf("/proc/self/net/dev of a program started in node01:\n%s\nwant lo and eth0 only", out.String())
+	}
+}
+
+func TestFloor(t *testing.T) {
+	clustertest.Skip(t)
+	c := clustertest.New(t, 4)
+	f := clustertest.NewFloor(t)
+	procs := f.Start(t, c.Hosts[1:]...)
+	ctx := t.Context()
+
+	inv, err := f.Sweep(ctx, c.Hosts[0], c.Hosts[1:], time.Second)
+	if err != nil || !inv.Complete || len(inv.Hosts) != 3 {
+		t.Fatalf("floor sweep: complete %v, %d hosts, missing %v, err %v", inv.Complete, len(inv.Hosts), inv.Missing, err)
+	}
+	t.Logf("floor sweep of 3 hosts: %.2f ms, %d probes", inv.CompleteMS, inv.Probes)
+
+	procs[1].Kill()
+	inv, err = f.Sweep(ctx, c.Hosts[0], c.Hosts[1:], time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Complete || !slices.Equal(inv.Missing, []string{c.Hosts[2].Name}) {
+		t.Errorf("floor sweep with node03's responder dead: complete %v, missing %v, want node03", inv.Complete, inv.Missing)
+	}
+	if inv.Probes != 8 {
+		t.Errorf("floor sweep with a host missing sent %d probes, want rollcall's 8", inv.Probes)
 	}
 }

@@ -14,45 +14,69 @@ import (
 // MosquittoPort is the port StartMosquitto listens on.
 const MosquittoPort = 1883
 
+// MosquittoOptions choose the broker's configuration. The zero value is
+// stock mosquitto: a listener and allow_anonymous, nothing else, as a
+// user who installs the package and opens it to the network has it.
+type MosquittoOptions struct {
+	// NoDelay sets set_tcp_nodelay, a tuning stock mosquitto lacks:
+	// without it the broker's small writes wait behind Nagle's algorithm
+	// for the client's delayed ACK. Benchmarks label it as a comparison;
+	// tests and the headline figures run stock.
+	NoDelay bool
+}
+
+// A Mosquitto is a broker running in a host.
+type Mosquitto struct {
+	URL  string // tcp://<host addr>:1883
+	Host *Host
+
+	conf  string
+	proc  *Proc
+	owner testing.TB // of StartMosquitto: the broker lives as long as it
+}
+
 // StartMosquitto runs a mosquitto broker in the host, listening on every
-// address of the host on MosquittoPort, anonymous and without persistence,
-// and waits until it accepts connections. It returns the broker URL
-// (tcp://<host addr>:1883). The broker is killed at cleanup and its log,
-// in t.TempDir, is shown when the test fails.
-func (h *Host) StartMosquitto(t testing.TB) string {
+// address of the host on MosquittoPort, anonymous and without persistence
+// (mosquitto's default), and waits until it accepts connections. Its log
+// is its standard error, in the Proc's log, shown when the test fails; it
+// is killed at cleanup.
+func (h *Host) StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
+	t.Helper()
+	if _, err := exec.LookPath("mosquitto"); err != nil {
+		unavailable(t, "mosquitto broker", err)
+	}
+	conf := fmt.Sprintf("listener %d 0.0.0.0\nallow_anonymous true\n", MosquittoPort)
+	if o.NoDelay {
+		conf += "set_tcp_nodelay true\n"
+	}
+	m := &Mosquitto{
+		URL:   "tcp://" + net.JoinHostPort(h.Addr.String(), fmt.Sprint(MosquittoPort)),
+		Host:  h,
+		conf:  filepath.Join(t.TempDir(), "mosquitto.conf"),
+		owner: t,
+	}
+	if err := os.WriteFile(m.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.Start(t)
+	return m
+}
+
+// Start starts the broker again after Kill, with the same configuration,
+// and waits until it accepts connections. Without persistence it comes
+// back empty: no retained message, no session. It runs until the cleanup
+// of the test that called StartMosquitto, even when t is a subtest.
+func (m *Mosquitto) Start(t testing.TB) {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		unavailable(t, "mosquitto broker", err)
 	}
-	dir := t.TempDir()
-	conf := fmt.Sprintf("listener %d 0.0.0.0\n"+
-		"allow_anonymous true\n"+
-		// As root mosquitto drops to the mosquitto user, which cannot
-		// write the log into the test's private directory.
-		"user root\n"+
-		// Without it mosquitto batches small messages behind Nagle and
-		// the subscriber's delayed ACK: every answer waits ~40 ms.
-		"set_tcp_nodelay true\n"+
-		"persistence false\n"+
-		"log_dest file %s\n"+
-		"log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"+
-		"max_queued_messages 10000\n",
-		MosquittoPort, filepath.Join(dir, "mosquitto.log"))
-	confPath := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := h.Start(t, bin, "-c", confPath)
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
-			t.Logf("%s: mosquitto.log:\n%s", h.Name, b)
-		}
-	})
-
+	h := m.Host
+	p := h.start(t, m.owner, bin, "-c", m.conf)
+	m.proc = p
 	addr := net.JoinHostPort(h.Addr.String(), fmt.Sprint(MosquittoPort))
-	Eventually(t, 10*time.Second, 10*time.Millisecond, func() error {
+	Eventually(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if p.Exited() {
 			t.Fatalf("%s: mosquitto exited: %v\n%s", h.Name, p.err, p.Output())
 		}
@@ -64,5 +88,11 @@ func (h *Host) StartMosquitto(t testing.TB) string {
 		}
 		return c.Close()
 	})
-	return "tcp://" + addr
 }
+
+// Kill kills the broker with SIGKILL, as a crash or an OOM kill would, and
+// waits for it to exit. Its clients see their connections reset.
+func (m *Mosquitto) Kill() { m.proc.Kill() }
+
+// Proc is the broker's process, as last started.
+func (m *Mosquitto) Proc() *Proc { return m.proc }

@@ -29,7 +29,14 @@ type Proc struct {
 // has failed its log is written to the test log.
 func (h *Host) Start(t testing.TB, name string, args ...string) *Proc {
 	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), fmt.Sprintf("%s-%s-*.log", h.Name, filepath.Base(name)))
+	return h.start(t, t, name, args...)
+}
+
+// start is Start with the program's lifetime (its log, its kill at
+// cleanup) tied to owner, which may outlive t.
+func (h *Host) start(t, owner testing.TB, name string, args ...string) *Proc {
+	t.Helper()
+	f, err := os.CreateTemp(owner.TempDir(), fmt.Sprintf("%s-%s-*.log", h.Name, filepath.Base(name)))
 	if err != nil {
 		t.Fatalf("clustertest: %v", err)
 	}
@@ -53,10 +60,10 @@ func (h *Host) Start(t testing.TB, name string, args ...string) *Proc {
 	h.c.procs = append(h.c.procs, p)
 	h.c.mu.Unlock()
 
-	t.Cleanup(func() {
+	owner.Cleanup(func() {
 		p.Kill()
-		if t.Failed() {
-			t.Logf("%s: %s %s (%v):\n%s", h.Name, name, strings.Join(args, " "), p.err, p.Output())
+		if owner.Failed() {
+			owner.Logf("%s: %s %s (%v):\n%s", h.Name, name, strings.Join(args, " "), p.err, p.Output())
 		}
 	})
 	return p

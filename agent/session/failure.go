@@ -184,7 +184,7 @@ func (s *Session) Connect(ctx context.Context, wait time.Duration) error {
 				return e
 			}
 			return fmt.Errorf("broker %s: no connection after %s", s.brokers, wait)
-		case <-time.After(5 * time.Millisecond):
+		case <-s.connects:
 		}
 	}
 	return nil

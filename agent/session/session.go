@@ -136,6 +136,7 @@ type Session struct {
 	failures      atomic.Int64
 	authFailures  atomic.Int64
 	failure       chan *ConnectError // the latest failure, for Connect
+	connects      chan struct{}      // a connection came up, for Connect
 	fatal         chan error
 	fatalOnce     sync.Once
 	warnMu        sync.Mutex
@@ -217,7 +218,7 @@ type Options struct {
 // New builds a session; Connect starts it.
 func New(cfg Options, log *slog.Logger) (*Session, error) {
 	s := &Session{log: log, subs: map[string]*subscription{}, done: make(chan struct{}), onConnect: cfg.OnConnect, onLost: cfg.OnLost,
-		brokers: cfg.Config.URL(), maxAuth: cfg.Config.MaxAuthFailures, failure: make(chan *ConnectError, 1), fatal: make(chan error, 1)}
+		brokers: cfg.Config.URL(), maxAuth: cfg.Config.MaxAuthFailures, failure: make(chan *ConnectError, 1), connects: make(chan struct{}, 1), fatal: make(chan error, 1)}
 	timeout := cfg.Config.ConnectTimeout
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
@@ -231,7 +232,13 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
+		// Retries do not back off beyond a second: a broker restarted
+		// without persistence has forgotten every host until its agent
+		// reconnects, and with paho's doubling to 10 s a broker down
+		// for 8 s would wait 7 s more for its hosts. A refused attempt
+		// costs a SYN and a RST; credentials refused stop the agent
+		// after Config.MaxAuthFailures.
+		SetMaxReconnectInterval(time.Second).
 		SetKeepAlive(cfg.Config.Keepalive).
 		SetPingTimeout(cfg.Config.Keepalive/2 + time.Second).
 		SetConnectTimeout(timeout).
@@ -241,7 +248,15 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetConnectionNotificationHandler(s.onNotification).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
-		SetOnConnectHandler(func(paho.Client) { s.connected() }).
+		SetOnConnectHandler(func(paho.Client) {
+			// Connect waits on this rather than polling: a command's
+			// first packet goes out as soon as the broker accepts it.
+			select {
+			case s.connects <- struct{}{}:
+			default:
+			}
+			s.connected()
+		}).
 		SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
 			s.touch()
 			return tc
@@ -257,7 +272,9 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
 			s.log.Debug("mqtt reconnecting", "broker", cfg.Config.Broker)
 		})
-	o.SetDialer(dialer(cfg.Config.Keepalive, timeout))
+	d := dialer(cfg.Config.Keepalive, timeout)
+	o.SetDialer(d)
+	o.SetCustomOpenConnectionFn(openConnection(d))
 	if cfg.Config.Username != "" {
 		o.SetUsername(cfg.Config.Username)
 		o.SetPassword(cfg.Config.Password)
@@ -280,15 +297,26 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 // not minutes: TCP keepalive probes on an idle connection, and a user
 // timeout on one with data unacknowledged (a broker that vanished, a
 // Wi-Fi link that went away), after which the session reconnects.
+//
+// With a user timeout set, Linux ends an idle connection as soon as it
+// has gone that long without hearing from the peer and a keepalive probe
+// is unanswered: the probes must start well before it, or a single lost
+// probe (or its ACK) ends a healthy connection. Probing from half the
+// timeout, every tenth of it (whole seconds, as the kernel counts), five
+// probes fit in (three at the shortest timeout): at 20% loss each way, 36%
+// of the probes go unanswered, and 0.6% of idle spells end with all five
+// lost, instead of 36%.
 func dialer(keepalive, connect time.Duration) *net.Dialer {
 	timeout := min(max(keepalive, 5*time.Second), 20*time.Second)
+	idle := (timeout / 2).Truncate(time.Second)
+	interval := max(timeout/10, time.Second).Truncate(time.Second)
 	return &net.Dialer{
 		Timeout: connect,
 		KeepAliveConfig: net.KeepAliveConfig{
 			Enable:   true,
-			Idle:     timeout,
-			Interval: timeout / 4,
-			Count:    4,
+			Idle:     idle,
+			Interval: interval,
+			Count:    int((timeout - idle) / interval),
 		},
 		Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
@@ -325,13 +353,25 @@ func (s *Session) connected() {
 		groups[sub] = append(groups[sub], f)
 	}
 	s.mu.Unlock()
+	// Every SUBSCRIBE goes out at once and the SUBACKs are awaited
+	// together: one after another, an agent's fifteen took fifteen round
+	// trips, each a TCP retransmission timeout on a lossy link, before it
+	// could say online.
+	type pending struct {
+		sub     *subscription
+		filters []string
+		t       paho.Token
+	}
+	var sent []pending
 	for sub, filters := range groups {
-		for wait := renewRetry; ; wait = min(2*wait, renewRetryMax) {
-			err := s.subscribe(sub, filters)
-			if err == nil {
-				break
-			}
-			s.log.Error("mqtt resubscribe; retrying", "filters", filters, "err", err, "in", wait)
+		sent = append(sent, pending{sub, filters, s.send(sub, filters)})
+	}
+	for _, p := range sent {
+		// A refusal (an ACL, a clustered broker electing a leader) is
+		// retried, backing off, for as long as this connection lasts.
+		err := s.await(p.t, p.filters)
+		for wait := renewRetry; err != nil; wait = min(2*wait, renewRetryMax) {
+			s.log.Error("mqtt resubscribe; retrying", "filters", p.filters, "err", err, "in", wait)
 			select {
 			case <-time.After(wait):
 			case <-s.done:
@@ -340,6 +380,7 @@ func (s *Session) connected() {
 			if s.conns.Load() != gen || !s.client.IsConnectionOpen() {
 				return // the next connection renews them
 			}
+			err = s.subscribe(p.sub, p.filters)
 		}
 	}
 	s.log.Info("mqtt connected", "subscriptions", len(groups))
@@ -442,13 +483,32 @@ func (s *Session) Resubscribe(filter string) error {
 // the token's result, and a session that took it for granted would never
 // hear that filter's messages.
 func (s *Session) subscribe(sub *subscription, filters []string) error {
+	return s.await(s.send(sub, filters), filters)
+}
+
+// send sends one SUBSCRIBE without waiting for its SUBACK.
+func (s *Session) send(sub *subscription, filters []string) paho.Token {
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
 		m[f] = subscribeQoS
 	}
-	t := s.client.SubscribeMultiple(m, sub.callback(s.done, &s.counts.received))
-	if !t.WaitTimeout(10 * time.Second) {
-		return fmt.Errorf("subscribe %v: timed out", filters)
+	return s.client.SubscribeMultiple(m, sub.callback(s.done, &s.counts.received))
+}
+
+// subscribeWait bounds the wait for a SUBACK. It is not what ends a wait
+// on a broken connection: paho fails the token as soon as the connection
+// is lost, which TCP_USER_TIMEOUT and the MQTT keepalive see to within
+// seconds. It is long because on a lossy link a SUBACK can take many
+// seconds (retransmissions backing off from 3 s once the handshake itself
+// was retransmitted: over 10 s seen at 20% loss), and a subscription given
+// up on while its connection lives stays missing until the next reconnect.
+const subscribeWait = time.Minute
+
+// await waits for a SUBSCRIBE's SUBACK. A filter the SUBACK refuses is an
+// error (see subscribe).
+func (s *Session) await(t paho.Token, filters []string) error {
+	if !t.WaitTimeout(subscribeWait) {
+		return fmt.Errorf("subscribe %v: no answer from the broker in %v", filters, subscribeWait)
 	}
 	if err := t.Error(); err != nil {
 		return fmt.Errorf("subscribe %v: %w", filters, err)

@@ -3,8 +3,10 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,3 +267,87 @@ func TestEmbeddedBrokerUsers(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectReturnsOnConnect checks that Connect returns once the broker
+// accepts, not at the next tick of a poll: a command's first packet waits
+// on it.
+func TestConnectReturnsOnConnect(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Start("127.0.0.1:0", log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const n = 11
+	var took []time.Duration
+	for i := range n {
+		s, err := session.New(session.Options{Config: session.Config{Broker: b.URL(), Keepalive: 5 * time.Second}, ClientID: fmt.Sprintf("c%d", i)}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := s.Connect(context.Background(), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		if !s.Connected() {
+			t.Fatal("Connect returned before the session was up")
+		}
+		s.Close("", nil)
+	}
+	slices.Sort(took)
+	// Polling every 5 ms could never return before the first tick.
+	if med := took[n/2]; med >= 4*time.Millisecond {
+		t.Errorf("Connect took %v (median of %d) against a broker in the same process: %v", med, n, took)
+	}
+}
+
+// TestReconnectSoonAfterBrokerReturns stops the broker for longer than a
+// doubling backoff's first steps (it would try at 0, 1, 3 and 7 s) and
+// checks that the session is back soon after the broker is: a broker
+// restarted without persistence has forgotten every retained status and
+// description until the agents publish them again.
+func TestReconnectSoonAfterBrokerReturns(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Start("127.0.0.1:0", log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr().String()
+	connects := make(chan time.Time, 10)
+	s, err := session.New(session.Options{
+		Config:    session.Config{Broker: b.URL(), Keepalive: 5 * time.Second},
+		ClientID:  "reconnect",
+		OnConnect: func() { connects <- time.Now() },
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close("", nil)
+	if err := s.Connect(context.Background(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	<-connects
+	b.Close()
+	const outage = 3500 * time.Millisecond
+	time.Sleep(outage) // the outage itself: nothing to wait for
+	if b, err = broker.Start(addr, log, nil); err != nil {
+		t.Fatalf("restart the broker on %s: %v", addr, err)
+	}
+	defer b.Close()
+	back := time.Now()
+	select {
+	case at := <-connects:
+		late := at.Sub(back)
+		t.Logf("reconnected %v after the broker returned from a %v outage", late.Round(time.Millisecond), outage)
+		if late > maxReconnectLate {
+			t.Errorf("reconnected %v after the broker returned, want within %v", late, maxReconnectLate)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no reconnection 15 s after the broker returned")
+	}
+}
+
+// maxReconnectLate bounds the reconnection after a broker's return: the
+// retry interval (1 s) and the connection itself.
+const maxReconnectLate = 2 * time.Second

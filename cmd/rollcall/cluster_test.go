@@ -82,10 +82,28 @@ func (inv inventoryDoc) status(host string) string {
 // rollcall is the binary under test, run on a cluster with one broker.
 type rollcall struct {
 	bin    string
-	config string // an empty config file, so no ./rollcall.yaml or /etc one leaks in
+	config string // the agents' configuration: the simulated board below
 	broker string
+	mq     *clustertest.Mosquitto
 	c      *clustertest.Cluster
+	state  map[string]string // each host's state directory, kept across restarts
 }
+
+// clusterConfig is every agent's configuration file (the command line
+// names the host and the broker): the simulated board of configs/sim.yaml,
+// gpio only, so that every retained value is fixed and a restart can be
+// compared with what was there before.
+const clusterConfig = `gpio:
+  driver: sim
+  output:
+    - {name: pump_drive, pin: 25, init: 0, pull: down}
+    - {name: lamp, pin: 23, init: 0}
+  input:
+    - {name: float_switch, pin: 17, pull: down, edge: both}
+    - {name: button, pin: 22, pull: down, edge: both}
+  wiring:
+    - {from: 25, to: 17}
+`
 
 // buildRollcall builds the binary into a temporary directory.
 func buildRollcall(t testing.TB) string {
@@ -103,18 +121,27 @@ func buildRollcall(t testing.TB) string {
 	return bin
 }
 
-// newRollcall builds the binary, a cluster of n hosts and a mosquitto on
-// the first host.
+// newRollcall builds the binary, a cluster of n hosts and a stock
+// mosquitto on the first host.
 func newRollcall(t testing.TB, n int) *rollcall {
 	t.Helper()
 	clustertest.Skip(t)
-	rc := &rollcall{bin: buildRollcall(t)}
+	return newRollcallOn(t, buildRollcall(t), n, clustertest.Options{})
+}
+
+// newRollcallOn is newRollcall with a binary already built and the
+// cluster's options (loss from the start, say).
+func newRollcallOn(t testing.TB, bin string, n int, o clustertest.Options) *rollcall {
+	t.Helper()
+	clustertest.Skip(t)
+	rc := &rollcall{bin: bin, state: map[string]string{}}
 	rc.config = filepath.Join(t.TempDir(), "rollcall.yaml")
-	if err := os.WriteFile(rc.config, []byte("# everything comes from flags\n"), 0o644); err != nil {
+	if err := os.WriteFile(rc.config, []byte(clusterConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rc.c = clustertest.New(t, n)
-	rc.broker = rc.c.Hosts[0].StartMosquitto(t)
+	rc.c = clustertest.NewWith(t, n, o)
+	rc.mq = rc.c.Hosts[0].StartMosquitto(t, clustertest.MosquittoOptions{})
+	rc.broker = rc.mq.URL
 	return rc
 }
 
@@ -131,11 +158,23 @@ func (rc *rollcall) local(host string) []string {
 }
 
 // startAgent starts `rollcall agent --sim` on h, as h.Name, with its own
-// state directory and a short keepalive so that its last will fires soon
-// after it dies.
+// state directory (the same one when it starts again) and a short
+// keepalive so that its last will fires soon after it dies.
 func (rc *rollcall) startAgent(t testing.TB, h *clustertest.Host, extra ...string) *clustertest.Proc {
 	t.Helper()
-	args := append([]string{"agent", "--sim", "--state-dir", t.TempDir(), "--keepalive", "1s"}, rc.local(h.Name)...)
+	return rc.startAgentArgs(t, h, append([]string{"--keepalive", "1s"}, extra...)...)
+}
+
+// startAgentArgs starts `rollcall agent --sim` on h with only extra added
+// to the host's name, broker, configuration and state directory.
+func (rc *rollcall) startAgentArgs(t testing.TB, h *clustertest.Host, extra ...string) *clustertest.Proc {
+	t.Helper()
+	dir, ok := rc.state[h.Name]
+	if !ok {
+		dir = t.TempDir()
+		rc.state[h.Name] = dir
+	}
+	args := append([]string{"agent", "--sim", "--state-dir", dir}, rc.local(h.Name)...)
 	return h.Start(t, rc.bin, append(args, extra...)...)
 }
 
@@ -143,9 +182,16 @@ func (rc *rollcall) startAgent(t testing.TB, h *clustertest.Host, extra ...strin
 // status; it fails the test only when the command cannot run at all.
 func (rc *rollcall) run(t testing.TB, h *clustertest.Host, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return rc.runIn(t, h, "", args...)
+}
+
+// runIn is run with stdin.
+func (rc *rollcall) runIn(t testing.TB, h *clustertest.Host, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := h.Command(ctx, rc.bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -186,10 +232,12 @@ func (rc *rollcall) inventory(t testing.TB, h *clustertest.Host) (inventoryDoc, 
 }
 
 // waitStatus polls the retained inventory until every host in hosts has
-// the status want.
+// the status want. Generously: at 20% loss on every link an agent's
+// connection can take several attempts, and its first publications TCP
+// retransmissions that back off from seconds.
 func (rc *rollcall) waitStatus(t testing.TB, from *clustertest.Host, want string, hosts ...string) {
 	t.Helper()
-	clustertest.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+	clustertest.Eventually(t, 60*time.Second, 100*time.Millisecond, func() error {
 		inv, err := rc.inventory(t, from)
 		if err != nil {
 			return err
@@ -280,8 +328,13 @@ func TestCluster(t *testing.T) {
 	}
 
 	// SIGKILL one agent: it cannot say goodbye, so only its last will can
-	// mark it offline, once the broker's keepalive runs out.
+	// mark it offline, once the broker's keepalive runs out (or at once,
+	// when the kernel closes its connection). Before that, a setup it
+	// must come back with.
 	victim := rc.c.Hosts[2]
+	if out, stderr, code := rc.runIn(t, sweeper, killSetup, append([]string{"setup", victim.Name, "gpio", "-"}, rc.common()...)...); code != 0 {
+		t.Fatalf("setup of %s: exit %d\n%s%s", victim.Name, code, out, stderr)
+	}
 	agents[2].Kill()
 	start := time.Now()
 	rc.waitStatus(t, rc.c.Hosts[0], "offline", victim.Name)
@@ -323,5 +376,31 @@ func TestCluster(t *testing.T) {
 	}
 	if got := answered(doc); got != n-1 {
 		t.Errorf("sweep heard %d hosts, want %d", got, n-1)
+	}
+
+	// Started again with the same configuration and state directory, the
+	// killed agent is back with the setup it acknowledged (gpio.json in
+	// its state directory), its outputs at that setup's init levels.
+	start = time.Now()
+	agents[2] = rc.startAgent(t, victim)
+	rc.waitStatus(t, rc.c.Hosts[0], "online", victim.Name)
+	t.Logf("%s online %v after its restart", victim.Name, time.Since(start).Round(time.Millisecond))
+	clustertest.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+		state := retainedState(t, sweeper, rc.broker, []string{victim.Name})
+		var d killDescription
+		if err := json.Unmarshal([]byte(state[victim.Name+"/description"]), &d); err != nil {
+			return fmt.Errorf("%s/description: %v", victim.Name, err)
+		}
+		if got := outputNames(d.gpioConfig()); got != "pump_drive@24 valve@5" {
+			return fmt.Errorf("after SIGKILL and restart %s's outputs are %q, want the setup's pump_drive@24 valve@5", victim.Name, got)
+		}
+		if v := state[victim.Name+"/gpio/output/valve"]; v != "1" {
+			return fmt.Errorf("after SIGKILL and restart %s's valve is %q, want its init 1", victim.Name, v)
+		}
+		return nil
+	})
+	doc, stderr, code = rc.sweep(t, sweeper, "--expect", fmt.Sprint(n))
+	if code != 0 || !doc.Sweep.Complete || answered(doc) != n {
+		t.Errorf("sweep after the restart: exit %d, complete %v, %d hosts, missing %v\n%s", code, doc.Sweep.Complete, answered(doc), doc.Missing, stderr)
 	}
 }
