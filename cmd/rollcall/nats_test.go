@@ -171,7 +171,7 @@ type natsRollcall struct {
 func newNATSRollcall(t testing.TB, hosts int) *natsRollcall {
 	t.Helper()
 	clustertest.Skip(t)
-	rc := &rollcall{bin: buildRollcall(t)}
+	rc := &rollcall{bin: buildRollcall(t), state: map[string]string{}}
 	rc.config = filepath.Join(t.TempDir(), "rollcall.yaml")
 	if err := os.WriteFile(rc.config, []byte("# everything comes from flags\n"), 0o644); err != nil {
 		t.Fatal(err)
