@@ -60,16 +60,17 @@ func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*s
 
 // subscribeRetained subscribes h to filters and returns once the broker has
 // delivered their retained messages (or after wait). It subscribes a topic
-// of its own along with them and publishes to it: mosquitto delivers that
-// message after the retained ones. Brokers that send retained messages
-// from another goroutine (mochi) may still be sending then, so it also
-// waits until messages have stopped arriving for settleQuiet. h keeps
-// receiving later messages.
+// of its own along with them and publishes to it: a broker sends a
+// subscription's retained messages before it handles the client's next
+// packet, so that message comes after them, on the same connection and,
+// being one subscription, to the same handler, in order. Mosquitto,
+// mochi (processSubscribe queues them on the client's one outbound
+// channel before reading on) and nats-server all do (tested in
+// agent/clustertest). h keeps receiving later messages.
 func subscribeRetained(s *session.Session, filters []string, wait time.Duration, h services.Handler) error {
 	var (
 		once     sync.Once
 		seen     = make(chan struct{})
-		activity = make(chan struct{}, 1)
 		mark     = syncTopic()
 	)
 	// The session subscribes at QoS 0: a stock mosquitto queues at most
@@ -81,40 +82,21 @@ func subscribeRetained(s *session.Session, filters []string, wait time.Duration,
 			return
 		}
 		h(m)
-		select {
-		case activity <- struct{}{}:
-		default:
-		}
 	})
 	if err != nil {
 		return err
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	if err := s.Publish(mark, 1, false, []byte{}); err == nil {
-		select {
-		case <-seen:
-		case <-deadline.C:
-			return nil
-		}
+	if err := s.Publish(mark, 1, false, []byte{}); err != nil {
+		return err
 	}
-	quiet := time.NewTimer(settleQuiet)
-	defer quiet.Stop()
-	for {
-		select {
-		case <-activity:
-			quiet.Reset(settleQuiet)
-		case <-quiet.C:
-			return nil
-		case <-deadline.C:
-			return nil
-		}
+	select {
+	case <-seen:
+	case <-deadline.C:
 	}
+	return nil
 }
-
-// settleQuiet is how long retained messages must stop arriving before a
-// reader takes its picture.
-const settleQuiet = 40 * time.Millisecond
 
 func syncTopic() string {
 	var b [6]byte

@@ -20,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/agent/cluster"
 	"github.com/rollcall/rollcall/agent/demo"
 	"github.com/rollcall/rollcall/agent/metrics"
+	"github.com/rollcall/rollcall/discovery"
 )
 
 func newRootCmd() *cobra.Command {
@@ -249,8 +250,8 @@ a timer and Prometheus gets the cluster's view through node_exporter.`,
 	f.DurationVar(&opts.Timeout, "timeout", 3*time.Second, "give up waiting after this long")
 	f.DurationVar(&opts.Quiet, "quiet", 0, "wait this long after the last expected answer for others")
 	f.BoolVar(&opts.NoAck, "no-ack", false, "count only MQTT replies, not the monitors' UDP acknowledgements")
-	f.IntVar(&opts.MaxProbes, "max-probes", 8, "most probes sent (retransmissions under one id)")
-	f.IntVar(&opts.JitterMS, "jitter", 0, "ask hosts to spread their answers over this many ms")
+	f.IntVar(&opts.MaxProbes, "max-probes", discovery.DefaultMaxProbes, "most probes sent (retransmissions under one id)")
+	f.IntVar(&opts.JitterMS, "jitter", 0, "ask hosts to spread their MQTT answers over this many ms (0: 50 with acknowledgements, none without; -1: none)")
 	f.BoolVar(&opts.NoRetained, "no-retained", false, "do not expect the hosts the retained inventory lists as online")
 	f.BoolVar(&asJSON, "json", false, "print the inventory document as JSON")
 	f.StringVar(&textfile, "textfile", "", "also write the sweep's figures to this *.prom file, for node_exporter's textfile collector")
