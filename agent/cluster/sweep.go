@@ -106,7 +106,7 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 	var expected chan []string
 	if !opts.NoRetained {
 		expected = make(chan []string, 1)
-		go readRetained(s, cfg.Discovery.InventoryTopic, summaries, expected, done, log)
+		go readRetained(s, cfg.Discovery.InventoryTopic, summaries, expected, done, markWait(opts.Timeout), log)
 	}
 
 	bc, err := discovery.NewBroadcaster(discovery.BroadcastConfig{
@@ -160,6 +160,20 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 	return inv, nil
 }
 
+// markResend is how often the end-of-retained marker is sent again while
+// it has not come back.
+const markResend = 150 * time.Millisecond
+
+// markWait is how long a sweep of timeout waits for the end of the
+// retained hosts before it goes on with those read so far: 2 s, or half
+// the timeout when that is shorter.
+func markWait(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		timeout = discovery.DefaultTimeout
+	}
+	return min(2*time.Second, timeout/2)
+}
+
 func keyBytes(k string) []byte {
 	if k == "" {
 		return nil
@@ -172,7 +186,7 @@ func keyBytes(k string) []byte {
 // once the broker has delivered what it keeps, the hosts that are online
 // (by their status, or by the last sweep, so that a host that died since
 // is named missing once) go to expected.
-func readRetained(s *session.Session, inventoryTopic string, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, log *slog.Logger) {
+func readRetained(s *session.Session, inventoryTopic string, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, wait time.Duration, log *slog.Logger) {
 	var (
 		mu     sync.Mutex
 		online []string            // by status, or by the last sweep
@@ -230,6 +244,46 @@ func readRetained(s *session.Session, inventoryTopic string, summaries chan<- di
 		// The broker has taken the subscription: the marker arrives after
 		// the retained messages.
 		err = s.Publish(mark, 1, false, []byte{})
+	}
+	if err == nil {
+		// A broker that drops messages to a client it finds slow (under a
+		// flood of answers) can drop the marker too: the sweep then goes
+		// on with the hosts read so far rather than wait for its timeout.
+		// A stock mosquitto drops QoS 0 messages to a client with 1,000
+		// packets queued (max_queued_messages), which a thousand hosts'
+		// answers reach: the marker is sent again until one gets through.
+		go func() {
+			tick := time.NewTicker(markResend)
+			defer tick.Stop()
+			give := time.NewTimer(wait)
+			defer give.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					mu.Lock()
+					got := sent
+					mu.Unlock()
+					if got {
+						return
+					}
+					_ = s.Publish(mark, 1, false, []byte{})
+				case <-give.C:
+					mu.Lock()
+					if sent {
+						mu.Unlock()
+						return
+					}
+					sent = true
+					names := slices.DeleteFunc(slices.Clone(online), func(h string) bool { return !hosts[h] })
+					mu.Unlock()
+					log.Warn("the broker's retained hosts did not end in time (messages dropped?); waiting for those read so far", "hosts", len(names), "after", wait)
+					expected <- names
+					return
+				}
+			}
+		}()
 	}
 	if err != nil {
 		log.Warn("cannot read the retained hosts; waiting only for those named", "err", err)
