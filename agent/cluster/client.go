@@ -69,9 +69,9 @@ func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*s
 // agent/clustertest). h keeps receiving later messages.
 func subscribeRetained(s *session.Session, filters []string, wait time.Duration, h services.Handler) error {
 	var (
-		once     sync.Once
-		seen     = make(chan struct{})
-		mark     = syncTopic()
+		once sync.Once
+		seen = make(chan struct{})
+		mark = syncTopic()
 	)
 	// The session subscribes at QoS 0: a stock mosquitto queues at most
 	// 1,000 QoS 1 messages for a client and drops the rest, and a read of
