@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/rollcall/rollcall/agent/broker"
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/clustertest"
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/services"
@@ -159,53 +159,10 @@ func embeddedBroker(t testing.TB) *broker.Broker {
 	return b
 }
 
-// mosquitto starts a real mosquitto on a free loopback port.
+// mosquitto starts a stock mosquitto on a free loopback port.
 func mosquitto(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, e := os.Stat(p); e == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mosquitto is not installed (.ci/run installs it)")
-		}
-		t.Skip("mosquitto is not installed: apt-get install mosquitto")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().(*net.TCPAddr)
-	l.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\nlog_type all\n", addr.Port)), 0o644)
-	t.Cleanup(func() {
-		if os.Getenv("ROLLCALL_DUMP_MOSQUITTO") != "" {
-			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
-			os.WriteFile(os.Getenv("ROLLCALL_DUMP_MOSQUITTO"), b, 0o644)
-		}
-	})
-	cmd := exec.Command(bin, "-c", conf)
-	logf, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 5*time.Second, "mosquitto listening", func() bool {
-		c, err := net.Dial("tcp", addr.String())
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return "tcp://" + addr.String()
+	return clustertest.LocalMosquitto(t, "")
 }
 
 func checkSweep(t *testing.T, inv cluster.Inventory, hosts ...string) {

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/rollcall/rollcall/agent/broker"
+	"github.com/rollcall/rollcall/agent/clustertest"
 	"github.com/rollcall/rollcall/agent/homeassistant"
 	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/sensors/dht22"
@@ -57,59 +57,20 @@ func haFreePort(t *testing.T, network string, first, last int) int {
 	return 0
 }
 
-// haMosquitto runs mosquitto on a free port of this file's range. acl,
-// when set, is its ACL file: without a password file, mosquitto still
-// matches the "user" sections on the name a client gives.
+// haMosquitto runs a stock mosquitto on a free loopback port. acl, when
+// set, is its ACL file: without a password file, mosquitto still matches
+// the "user" sections on the name a client gives.
 func haMosquitto(t *testing.T, acl string) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if _, e := os.Stat("/usr/sbin/mosquitto"); e == nil {
-			bin, err = "/usr/sbin/mosquitto", nil
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mosquitto is not installed (.ci/run installs it)")
-		}
-		t.Skip("mosquitto is not installed: apt-get install mosquitto")
-	}
-	port := haFreePort(t, "tcp", haFirstTCPPort, haLastTCPPort)
-	dir := t.TempDir()
-	// user root: as root, mosquitto would otherwise drop to the mosquitto
-	// user, which cannot read the ACL file in the test's own directory.
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser root\nset_tcp_nodelay true\npersistence false\n", port)
+	extra := ""
 	if acl != "" {
-		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(acl), 0o644); err != nil {
+		path := filepath.Join(t.TempDir(), "acl")
+		if err := os.WriteFile(path, []byte(acl), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		conf += "acl_file " + filepath.Join(dir, "acl") + "\n"
+		extra = "acl_file " + path + "\n"
 	}
-	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("mosquitto:\n%s", out.String())
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitFor(t, 5*time.Second, "mosquitto listening on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return "tcp://" + addr
+	return clustertest.LocalMosquitto(t, extra)
 }
 
 // haClient is Home Assistant's side of the broker, as a test sees it:

@@ -341,8 +341,11 @@ func TestReadOnly(t *testing.T) {
 	if s := findService(srv.State(), "pi1", "gpio"); s.Halted {
 		t.Error("a refused estop halted the service")
 	}
-	if len(srv.Log()) != 0 {
-		t.Errorf("refused writes were logged as requests: %+v", srv.Log())
+	// A host seen going online may be logged; a refused write may not.
+	for _, e := range srv.Log() {
+		if e.Op != "status" {
+			t.Errorf("a refused write was logged as a request: %+v", e)
+		}
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/rollcall/rollcall/agent"
 	"github.com/rollcall/rollcall/agent/broker"
 	"github.com/rollcall/rollcall/agent/cluster"
+	"github.com/rollcall/rollcall/agent/clustertest"
 	"github.com/rollcall/rollcall/agent/dashboard"
 	"github.com/rollcall/rollcall/gpio"
 	"github.com/rollcall/rollcall/sensors/ain"
@@ -95,52 +95,10 @@ func embeddedBroker(t testing.TB) string {
 	return b.URL()
 }
 
-// mosquitto starts a real mosquitto on a loopback port of the range.
+// mosquitto starts a stock mosquitto on a free loopback port.
 func mosquitto(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, e := os.Stat(p); e == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mosquitto is not installed (.ci/run installs it)")
-		}
-		t.Skip("mosquitto is not installed: apt-get install mosquitto")
-	}
-	l := listenTCP(t)
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	_, port, _ := net.SplitHostPort(addr)
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root\n" // else it drops to mosquitto, which cannot write its log here
-	}
-	err = os.WriteFile(conf, []byte(fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n%s", port, user)), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	logf, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	eventually(t, 5*time.Second, "mosquitto listening on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return "tcp://" + addr
+	return clustertest.LocalMosquitto(t, "")
 }
 
 // eventually polls cond until it holds or d passes.

@@ -5,7 +5,6 @@ package main_test
 // password is refused gives up instead of retrying forever.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -23,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcall/rollcall/agent/clustertest"
 )
 
 // testCA is a certificate authority made for one test.
@@ -76,24 +77,17 @@ func (ca *testCA) serverCert(t *testing.T) (certPEM, keyPEM []byte) {
 // "right") on a plain listener and on a TLS one.
 func secureMosquitto(t *testing.T, ca *testCA) (plain, secure int) {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
 	passwd, err := exec.LookPath("mosquitto_passwd")
 	if err != nil {
 		passwd = "/usr/bin/mosquitto_passwd"
 	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("ROLLCALL_REQUIRE_NETNS") != "" {
-			t.Fatal("mosquitto is not installed (.ci/run installs it)")
-		}
-		t.Skip("mosquitto is not installed: apt-get install mosquitto")
-	}
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "passwd")
 	if out, err := exec.Command(passwd, "-c", "-b", pw, "pi", "right").CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_passwd: %v %s", err, out)
+		if clustertest.Required() {
+			t.Fatalf("mosquitto_passwd: %v %s", err, out)
+		}
+		t.Skipf("mosquitto_passwd (apt-get install mosquitto): %v %s", err, out)
 	}
 	certPEM, keyPEM := ca.serverCert(t)
 	for name, b := range map[string][]byte{"ca.pem": ca.pem, "server.pem": certPEM, "server.key": keyPEM} {
@@ -102,10 +96,7 @@ func secureMosquitto(t *testing.T, ca *testCA) (plain, secure int) {
 		}
 	}
 	plain, secure = freePort(t, "tcp"), freePort(t, "tcp")
-	// user root: mosquitto started as root would otherwise become user
-	// mosquitto, who cannot read the test's private files.
-	conf := fmt.Sprintf(`user root
-per_listener_settings false
+	conf := fmt.Sprintf(`per_listener_settings false
 allow_anonymous false
 password_file %s
 listener %d 127.0.0.1
@@ -114,29 +105,7 @@ cafile %s
 certfile %s
 keyfile %s
 `, pw, plain, secure, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
-	cfgPath := filepath.Join(dir, "mosquitto.conf")
-	os.WriteFile(cfgPath, []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-c", cfgPath)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for _, p := range []int{plain, secure} {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto not listening on %d:\n%s", p, log.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	clustertest.StartLocalMosquitto(t, conf, plain, secure)
 	return plain, secure
 }
 

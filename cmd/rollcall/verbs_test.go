@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollcall/rollcall/agent/clustertest"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -21,32 +22,7 @@ import (
 // nothing tuned) on a free loopback port.
 func plainMosquitto(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		if os.Getenv("CI") != "" || os.Getenv("ROLLCALL_REQUIRE_NETNS") != "" {
-			t.Fatal("mosquitto is not installed (.ci/run installs it)")
-		}
-		t.Skip("mosquitto is not installed: apt-get install mosquitto")
-	}
-	port := freePort(t, "tcp")
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port)), 0o644)
-	cmd := exec.Command(bin, "-c", conf)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
-	w := waitListening(t, port)
-	if !w {
-		t.Fatalf("mosquitto did not start:\n%s", log.String())
-	}
-	return url
+	return clustertest.LocalMosquitto(t, "")
 }
 
 func waitListening(t *testing.T, port int) bool {
