@@ -62,9 +62,11 @@ type Agent struct {
 
 	// Set by Run before it connects, read by other goroutines.
 	sessionp atomic.Pointer[session.Session]
-	brokerp  atomic.Pointer[broker.Broker]
-	monitorp atomic.Pointer[discovery.Monitor]
-	hap      atomic.Pointer[homeassistant.Publisher]
+	// subscribed: the session is up and its subscriptions renewed.
+	subscribed atomic.Bool
+	brokerp    atomic.Pointer[broker.Broker]
+	monitorp   atomic.Pointer[discovery.Monitor]
+	hap        atomic.Pointer[homeassistant.Publisher]
 	// haEchoTimeout, when set, replaces the publisher's wait for the
 	// broker's echo (tests shorten it).
 	haEchoTimeout time.Duration
@@ -84,13 +86,15 @@ type Agent struct {
 	// publishes the later always carries the later version.
 	pubMu sync.Mutex
 
-	mu         sync.Mutex
-	externals  map[string]*external // services outside the agent, by name
-	version    uint64
-	failed     map[string]string // service name -> why it stopped
-	conflicts  []string
-	reasserted map[string]time.Time // topic -> last re-assertion
-	changed    chan struct{}
+	mu        sync.Mutex
+	externals map[string]*external // services outside the agent, by name
+	version   uint64
+	// unpublished: the version was raised for a change not yet published.
+	unpublished bool
+	failed      map[string]string // service name -> why it stopped
+	conflicts   []string
+	reasserted  map[string]time.Time // topic -> last re-assertion
+	changed     chan struct{}
 }
 
 // New builds an agent and its services from a configuration. Nothing is
@@ -239,6 +243,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		// next connection is already up: only a session still down is lost.
 		OnLost: func() {
 			if !a.sessionp.Load().Connected() {
+				a.subscribed.Store(false)
 				a.setConnected(false)
 			}
 		},
@@ -318,8 +323,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 				a.log.Error("service stopped", "service", s.Name(), "err", err)
 				a.mu.Lock()
 				a.failed[s.Name()] = err.Error()
+				a.changedLocked()
 				a.mu.Unlock()
-				a.markChanged()
+				a.signalChanged()
 			}
 			return nil // one service failing never stops the host
 		})
@@ -391,6 +397,7 @@ func (a *Agent) onConnect() {
 	if err := a.sessionp.Load().Publish(a.statusTopic(), 1, true, []byte("online")); err != nil {
 		a.log.Warn("publish status", "err", err)
 	}
+	a.subscribed.Store(true)
 	a.publishDescription()
 	a.setConnected(true)
 	a.readyOnce.Do(func() { close(a.ready) })
@@ -435,33 +442,59 @@ type serviceBus struct {
 func (b *serviceBus) Changed() { b.agent.markChanged() }
 
 func (a *Agent) markChanged() {
+	a.mu.Lock()
+	a.changedLocked()
+	a.mu.Unlock()
+	a.signalChanged()
+}
+
+// changedLocked raises the version for a change of what the host
+// describes, once per burst; a.mu is held. Raising it with the change
+// itself means a probe answered after the change acknowledges a version
+// above the summary the broker still holds, so a sweep waits for the
+// summary that lists it.
+func (a *Agent) changedLocked() {
+	if !a.unpublished {
+		a.version++
+		a.unpublished = true
+	}
+}
+
+func (a *Agent) signalChanged() {
 	select {
 	case a.changed <- struct{}{}:
 	default:
 	}
 }
 
-// describeLoop bumps the version and republishes the description once per
-// burst of changes.
+// describeLoop keeps and republishes the description once per burst of
+// changes.
 func (a *Agent) describeLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.changed:
-			a.bumpVersion(0)
+			a.mu.Lock()
+			a.unpublished = false
+			v := a.version
+			a.mu.Unlock()
+			a.saveVersion(v)
 			a.publishDescription()
 		}
 	}
 }
 
-// bumpVersion raises the version by one, or above floor when that is
-// higher, and keeps it.
+// bumpVersion raises the version above floor and keeps it.
 func (a *Agent) bumpVersion(floor uint64) {
 	a.mu.Lock()
 	a.version = max(a.version, floor) + 1
 	v := a.version
 	a.mu.Unlock()
+	a.saveVersion(v)
+}
+
+func (a *Agent) saveVersion(v uint64) {
 	if err := saveVersion(a.cfg.StateDir, v); err != nil {
 		a.log.Warn("save description version", "err", err)
 	}
@@ -536,12 +569,18 @@ func (a *Agent) publishDescription() {
 		a.log.Error("marshal summary", "err", err)
 		return
 	}
-	sess := a.sessionp.Load()
-	if err := sess.Publish(a.descriptionTopic(), 1, true, b); err != nil {
-		a.log.Warn("publish description", "err", err)
-	}
-	if err := sess.Publish(discovery.SummaryTopic(a.cfg.Host), 1, true, sb); err != nil {
-		a.log.Warn("publish summary", "err", err)
+	// Only once the subscriptions are renewed: a copy queued while the
+	// session was down would reach the broker first and overwrite the
+	// retained description this host reads back to keep its version from
+	// going backwards. onConnect publishes it again.
+	if a.subscribed.Load() {
+		sess := a.sessionp.Load()
+		if err := sess.Publish(a.descriptionTopic(), 1, true, b); err != nil {
+			a.log.Warn("publish description", "err", err)
+		}
+		if err := sess.Publish(discovery.SummaryTopic(a.cfg.Host), 1, true, sb); err != nil {
+			a.log.Warn("publish summary", "err", err)
+		}
 	}
 	if p := a.hap.Load(); p != nil && a.cfg.HomeAssistant.Enabled {
 		p.Update(a.homeAssistantView(d))
@@ -633,9 +672,12 @@ func (a *Agent) watchExternal(m services.Message) {
 		delete(a.externals, name)
 	}
 	changed := before.online != e.online || (before.desc == nil) != (e.desc == nil) || (e.desc != nil && before.desc != nil && !sameDescription(*before.desc, *e.desc))
+	if changed {
+		a.changedLocked()
+	}
 	a.mu.Unlock()
 	if changed {
-		a.markChanged()
+		a.signalChanged()
 	}
 }
 
@@ -711,11 +753,12 @@ func (a *Agent) watchDescription(m services.Message) {
 	if !known {
 		a.conflicts = append(a.conflicts, d.Machine)
 		slices.Sort(a.conflicts)
+		a.changedLocked()
 	}
 	a.mu.Unlock()
 	if !known {
 		a.log.Error("host name conflict: another machine publishes under this name", "other", d.Machine)
-		a.markChanged()
+		a.signalChanged()
 	}
 }
 

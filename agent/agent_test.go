@@ -484,12 +484,13 @@ func (slowConfig) Claims() []services.Claim               { return nil }
 type slowHardware struct {
 	rt      *services.Runtime[slowConfig]
 	release chan struct{}
+	entered chan struct{}
 	applies int
 }
 
 func (h *slowHardware) Apply(prev, next slowConfig, safe bool) error {
 	if h.applies++; h.applies > 1 {
-		close(slowEntered)
+		close(h.entered)
 		<-h.release
 	}
 	return nil
@@ -505,12 +506,13 @@ func (h *slowHardware) Interfaces(cfg slowConfig) services.Interfaces {
 }
 
 // slowRelease is the channel the slow service of the running test waits
-// on, slowEntered the one it closes once it is stuck.
-var slowRelease, slowEntered = make(chan struct{}), make(chan struct{})
+// on, slowEntered the one it closes once it is stuck; the test makes them
+// before it starts the agent.
+var slowRelease, slowEntered chan struct{}
 
 func init() {
 	services.Register(services.NewKind("slow", nil, func(env services.Env, cfg slowConfig) (services.Service, error) {
-		h := &slowHardware{release: slowRelease}
+		h := &slowHardware{release: slowRelease, entered: slowEntered}
 		rt, err := services.NewRuntime(services.RuntimeOptions[slowConfig]{Kind: "slow", Env: env, Config: cfg}, h)
 		h.rt = rt
 		return rt, err
@@ -526,6 +528,7 @@ func TestSlowHardwareDoesNotDelayDiscovery(t *testing.T) {
 	cfg := c.config("pi1")
 	cfg.Services = []string{"gpio", "slow"}
 	cfg.Blocks["slow"] = &slowConfig{Outputs: []string{"fan"}}
+	slowRelease, slowEntered = make(chan struct{}), make(chan struct{})
 	a := c.start(cfg)
 	released := false
 	defer func() {
@@ -637,6 +640,11 @@ func TestVersionNeverGoesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	a = c.start(cfg)
+	defer func() {
+		if t.Failed() {
+			t.Logf("before %d, agent %d, retained %d", before, a.Describe().Version, parseDescription(t, u.retained("pi1/description")).Version)
+		}
+	}()
 	waitFor(t, 5*time.Second, "the retained version above the one before", func() bool {
 		return a.Describe().Version > before && parseDescription(t, u.retained("pi1/description")).Version > before
 	})
