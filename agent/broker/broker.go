@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is the embedded MQTT broker, for a host (or a small cluster) with
@@ -84,7 +85,22 @@ func (b *Broker) AddHook(h mqtt.Hook, config any) error {
 // Close stops the broker and drops its clients. It may be called twice
 // (mochi's own Close panics on a second call).
 func (b *Broker) Close() error {
-	b.close.Do(func() { b.err = b.srv.Close() })
+	b.close.Do(func() {
+		// mochi-mqtt v2.7.9's Close can hang forever: it lists a
+		// listener's clients with Clients.GetByListener, which takes the
+		// clients' read lock twice, and a client disconnecting at that
+		// moment (Delete, waiting for the write lock) blocks both. So the
+		// clients are closed here first, from a copy taken under one read
+		// lock; mochi's Close then finds every listener already ended.
+		b.srv.Listeners.CloseAll(func(listener string) {
+			for _, cl := range b.srv.Clients.GetAll() {
+				if cl.Net.Listener == listener && !cl.Closed() {
+					_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+				}
+			}
+		})
+		b.err = b.srv.Close()
+	})
 	return b.err
 }
 

@@ -171,7 +171,7 @@ func (s *Session) Connect(ctx context.Context, wait time.Duration) error {
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for !s.client.IsConnectionOpen() {
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -185,7 +185,7 @@ func (s *Session) Connect(ctx context.Context, wait time.Duration) error {
 			}
 			return fmt.Errorf("broker %s: no connection after %s", s.brokers, wait)
 		case <-s.connects:
+			return nil
 		}
 	}
-	return nil
 }

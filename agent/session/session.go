@@ -248,15 +248,7 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetConnectionNotificationHandler(s.onNotification).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
-		SetOnConnectHandler(func(paho.Client) {
-			// Connect waits on this rather than polling: a command's
-			// first packet goes out as soon as the broker accepts it.
-			select {
-			case s.connects <- struct{}{}:
-			default:
-			}
-			s.connected()
-		}).
+		SetOnConnectHandler(func(paho.Client) { s.connected() }).
 		SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
 			s.touch()
 			return tc
@@ -353,6 +345,15 @@ func (s *Session) connected() {
 		groups[sub] = append(groups[sub], f)
 	}
 	s.mu.Unlock()
+	// Connect returns on this rather than polling, so a command's first
+	// packet goes out as soon as the broker accepts it, and only once the
+	// filters to renew are taken: one subscribed after Connect returns is
+	// sent by SubscribeAll alone, never twice (twice, its retained
+	// messages would arrive twice).
+	select {
+	case s.connects <- struct{}{}:
+	default:
+	}
 	// Every SUBSCRIBE goes out at once and the SUBACKs are awaited
 	// together: one after another, an agent's fifteen took fifteen round
 	// trips, each a TCP retransmission timeout on a lossy link, before it

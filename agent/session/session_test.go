@@ -47,34 +47,50 @@ func TestRetainedFlagAndCloseTwice(t *testing.T) {
 	if err := sub.Connect(ctx, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan services.Message, 4)
+	got := make(chan services.Message, 8)
+	var seen []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("received %q", seen)
+		}
+	}()
 	if err := sub.Subscribe("pi1/status", func(m services.Message) { got <- m }); err != nil {
 		t.Fatal(err)
 	}
-	next := func() services.Message {
+	// next returns the next message with payload. The broker may still be
+	// routing the first publish live when sub subscribes (its PUBACK can
+	// overtake the routing), so a live copy of an earlier payload after
+	// its retained one is legitimate and skipped.
+	next := func(payload string) services.Message {
 		t.Helper()
-		select {
-		case m := <-got:
-			return m
-		case <-time.After(5 * time.Second):
-			t.Fatal("no message")
-			return services.Message{}
+		for {
+			select {
+			case m := <-got:
+				seen = append(seen, fmt.Sprintf("%s retained=%v", m.Payload, m.Retained))
+				if string(m.Payload) == payload {
+					return m
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no %q", payload)
+				return services.Message{}
+			}
 		}
 	}
-	if m := next(); !m.Retained || string(m.Payload) != "online" {
+	if m := next("online"); !m.Retained {
 		t.Errorf("stored message %+v, want retained online", m)
 	}
 	if err := pub.PublishWait("pi1/status", 1, true, []byte("offline"), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if m := next(); m.Retained {
+	if m := next("offline"); m.Retained {
 		t.Errorf("a live publish arrived flagged retained: %+v", m)
 	}
-	// Asking again gives the stored copy, flagged retained.
+	// Asking again gives the stored copy, flagged retained, and nothing
+	// else: a live offline now would be a copy delivered twice.
 	if err := sub.Resubscribe("pi1/status"); err != nil {
 		t.Fatal(err)
 	}
-	if m := next(); !m.Retained || string(m.Payload) != "offline" {
+	if m := next("offline"); !m.Retained {
 		t.Errorf("after Resubscribe %+v, want the retained offline", m)
 	}
 	sub.Close("", nil)
