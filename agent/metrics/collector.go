@@ -7,8 +7,6 @@ import (
 	"runtime/debug"
 	"slices"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
 	"github.com/rollcall/rollcall/services"
@@ -54,92 +52,90 @@ var ackReasons = map[string]bool{discovery.AckTooLarge: true, discovery.AckFaile
 // not take.
 var fixed = map[string]bool{}
 
-func desc(name, help string, labels ...string) *prometheus.Desc {
+// own describes one of the agent's own metric families. Its metrics
+// carry the host label after their own.
+func own(k kind, name, help string, labels ...string) *desc {
 	fixed[name] = true
-	return prometheus.NewDesc(name, help, labels, nil)
+	return &desc{name: name, help: help, kind: k, labels: append(labels, "host")}
 }
 
-// send sends one metric, or, for label values that cannot be (invalid
-// UTF-8), an invalid metric: the scrape reports it and shows the rest.
-func send(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
-	m, err := prometheus.NewConstMetric(d, t, v, labels...)
-	if err != nil {
-		m = prometheus.NewInvalidMetric(d, err)
-	}
-	ch <- m
+func ownGauge(name, help string, labels ...string) *desc {
+	return own(gaugeKind, name, help, labels...)
+}
+func ownCounter(name, help string, labels ...string) *desc {
+	return own(counterKind, name, help, labels...)
 }
 
 // The metrics every agent has; readings are named at scrape time.
 var (
-	buildInfo = desc("rollcall_build_info",
+	buildInfo = ownGauge("rollcall_build_info",
 		"Always 1; the labels say which rollcall build the agent runs.",
 		"version", "revision", "goversion", "goos", "goarch", "goarm")
-	descriptionVersion = desc("rollcall_description_version",
+	descriptionVersion = ownGauge("rollcall_description_version",
 		"Version of the host's retained description; it goes up on every change.")
-	nameConflicts = desc("rollcall_host_name_conflicts",
+	nameConflicts = ownGauge("rollcall_host_name_conflicts",
 		"Other machines seen publishing under this host's name.")
 
-	serviceHealthy = desc("rollcall_service_healthy",
+	serviceHealthy = ownGauge("rollcall_service_healthy",
 		"1 while the service's description says its health is ok, 0 when it reports an error.",
 		"service")
-	serviceHalted = desc("rollcall_service_halted",
+	serviceHalted = ownGauge("rollcall_service_halted",
 		"1 while the service is halted (emergency stop, or a saved state it could not use): outputs at failsafe, setups and sets refused.",
 		"service")
-	serviceFailsafe = desc("rollcall_service_failsafe",
+	serviceFailsafe = ownGauge("rollcall_service_failsafe",
 		"1 while the service's outputs are at failsafe for want of a broker.",
 		"service")
-	requests = desc("rollcall_requests_total",
+	requests = ownCounter("rollcall_requests_total",
 		"Requests answered, by service, op and outcome: the result's error code, or ok.",
 		"service", "op", "code")
-	reads = desc("rollcall_reads_total",
+	reads = ownCounter("rollcall_reads_total",
 		"Successful reads of an input channel since it was set up.",
 		"service", "channel")
-	readErrors = desc("rollcall_read_errors_total",
+	readErrors = ownCounter("rollcall_read_errors_total",
 		"Failed reads of an input channel since it was set up.",
 		"service", "channel")
-	readFailing = desc("rollcall_read_failing",
+	readFailing = ownGauge("rollcall_read_failing",
 		"1 while the channel's reads are failing (and its readings are not shown), 0 otherwise.",
 		"service", "channel")
-	serviceDropped = desc("rollcall_service_messages_dropped_total",
+	serviceDropped = ownCounter("rollcall_service_messages_dropped_total",
 		"Messages the service could not queue for publishing because its queue was full.",
 		"service")
 
-	mqttConnected = desc("rollcall_mqtt_connected",
+	mqttConnected = ownGauge("rollcall_mqtt_connected",
 		"1 while the agent's MQTT session is connected, 0 otherwise.")
-	mqttConnects = desc("rollcall_mqtt_connects_total",
+	mqttConnects = ownCounter("rollcall_mqtt_connects_total",
 		"Connections made to the broker, the first included.")
-	mqttLosses = desc("rollcall_mqtt_connection_losses_total",
+	mqttLosses = ownCounter("rollcall_mqtt_connection_losses_total",
 		"Connections to the broker lost.")
-	mqttFailures = desc("rollcall_mqtt_connect_failures_total",
+	mqttFailures = ownCounter("rollcall_mqtt_connect_failures_total",
 		"Connection attempts that failed.")
-	mqttPublished = desc("rollcall_mqtt_messages_published_total",
+	mqttPublished = ownCounter("rollcall_mqtt_messages_published_total",
 		"Messages the MQTT client took to publish.")
-	mqttPublishErrors = desc("rollcall_mqtt_publish_errors_total",
+	mqttPublishErrors = ownCounter("rollcall_mqtt_publish_errors_total",
 		"Messages the MQTT client refused (while not connected, say) or failed to publish, as far as the agent learnt.")
-	mqttReceived = desc("rollcall_mqtt_messages_received_total",
+	mqttReceived = ownCounter("rollcall_mqtt_messages_received_total",
 		"Messages received on the agent's subscriptions.")
 
-	probesReceived = desc("rollcall_discovery_probes_received_total",
+	probesReceived = ownCounter("rollcall_discovery_probes_received_total",
 		"Datagrams the discovery monitor received.")
-	reportsPublished = desc("rollcall_discovery_reports_published_total",
+	reportsPublished = ownCounter("rollcall_discovery_reports_published_total",
 		"Probes answered: reports published, repeated answers included.")
-	reportsRepublished = desc("rollcall_discovery_reports_republished_total",
+	reportsRepublished = ownCounter("rollcall_discovery_reports_republished_total",
 		"Reports published again because a retransmitted probe had not heard this host.")
-	probesDropped = desc("rollcall_discovery_probes_dropped_total",
+	probesDropped = ownCounter("rollcall_discovery_probes_dropped_total",
 		"Datagrams the discovery monitor did not answer, by reason.",
 		"reason")
-	acksSent = desc("rollcall_discovery_acks_sent_total",
+	acksSent = ownCounter("rollcall_discovery_acks_sent_total",
 		"UDP acknowledgements sent to sweeps.")
-	acksSkipped = desc("rollcall_discovery_acks_skipped_total",
+	acksSkipped = ownCounter("rollcall_discovery_acks_skipped_total",
 		"Acknowledgements not sent for probes that were answered, by reason.",
 		"reason")
 )
 
 // A collector reads the agent's state at every scrape: nothing is kept
 // between scrapes, so a value is never older than what the agent knows.
-// It is an unchecked collector (Describe sends nothing) because the
-// readings' names come from the services' descriptions as they are at
-// the scrape; the registry still checks every scrape for consistency.
+// The readings' names come from the services' descriptions as they are
+// at the scrape; the scrape checks them for consistency as it takes them.
 type collector struct {
 	o     Options
 	build []string // buildInfo's label values
@@ -162,90 +158,85 @@ func newCollector(o Options) *collector {
 	return c
 }
 
-// Describe implements prometheus.Collector: nothing, see collector.
-func (c *collector) Describe(chan<- *prometheus.Desc) {}
-
-// Collect implements prometheus.Collector.
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		send(ch, d, prometheus.GaugeValue, v, labels...)
+// collect adds the agent's metrics to s.
+func (c *collector) collect(s *scrape) {
+	add := func(d *desc, v float64, labels ...string) {
+		s.add(d, v, append(slices.Clip(labels), c.o.Host)...)
 	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		send(ch, d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge(buildInfo, 1, c.build...)
+	count := func(d *desc, v uint64, labels ...string) { add(d, float64(v), labels...) }
+	add(buildInfo, 1, c.build...)
 
 	stats := map[string]services.Stats{}
-	for _, s := range c.o.Services {
-		if st, ok := s.(statser); ok {
-			stats[s.Name()] = st.Stats()
+	for _, svc := range c.o.Services {
+		if st, ok := svc.(statser); ok {
+			stats[svc.Name()] = st.Stats()
 		}
 	}
 	if c.o.Describe != nil {
 		d := c.o.Describe()
-		gauge(descriptionVersion, float64(d.Version))
-		gauge(nameConflicts, float64(len(d.Conflicts)))
+		add(descriptionVersion, float64(d.Version))
+		add(nameConflicts, float64(len(d.Conflicts)))
 		for _, sd := range d.Services {
-			gauge(serviceHealthy, bool01(sd.Health == "ok" || sd.Health == ""), sd.Function)
+			add(serviceHealthy, bool01(sd.Health == "ok" || sd.Health == ""), sd.Function)
 			if st, ok := sd.State.(services.State); ok {
-				gauge(serviceHalted, bool01(st.Halted), sd.Function)
-				gauge(serviceFailsafe, bool01(st.Failsafe), sd.Function)
+				add(serviceHalted, bool01(st.Halted), sd.Function)
+				add(serviceFailsafe, bool01(st.Failsafe), sd.Function)
 			}
 		}
-		c.readings(ch, d, stats)
+		c.readings(s, d, stats)
 	}
 	for _, name := range slices.Sorted(maps.Keys(stats)) {
 		st := stats[name]
 		for _, k := range slices.SortedFunc(maps.Keys(st.Requests), func(a, b services.RequestOutcome) int {
 			return cmp.Or(cmp.Compare(a.Op, b.Op), cmp.Compare(a.Code, b.Code))
 		}) {
-			counter(requests, st.Requests[k], name, k.Op, k.Code)
+			count(requests, st.Requests[k], name, k.Op, k.Code)
 		}
 		for _, ch := range st.Channels {
-			counter(reads, uint64(ch.Reads), name, ch.Name)
-			counter(readErrors, uint64(ch.Errors), name, ch.Name)
-			gauge(readFailing, bool01(ch.Failing), name, ch.Name)
+			count(reads, uint64(ch.Reads), name, ch.Name)
+			count(readErrors, uint64(ch.Errors), name, ch.Name)
+			add(readFailing, bool01(ch.Failing), name, ch.Name)
 		}
-		counter(serviceDropped, st.Dropped, name)
+		count(serviceDropped, st.Dropped, name)
 	}
 	if c.o.Session != nil {
 		st := c.o.Session.Stats()
-		gauge(mqttConnected, bool01(st.Connected))
-		counter(mqttConnects, st.Connects)
-		counter(mqttLosses, st.Losses)
-		counter(mqttFailures, st.Failures)
-		counter(mqttPublished, st.Published)
-		counter(mqttPublishErrors, st.PublishErrors)
-		counter(mqttReceived, st.Received)
+		add(mqttConnected, bool01(st.Connected))
+		count(mqttConnects, st.Connects)
+		count(mqttLosses, st.Losses)
+		count(mqttFailures, st.Failures)
+		count(mqttPublished, st.Published)
+		count(mqttPublishErrors, st.PublishErrors)
+		count(mqttReceived, st.Received)
 	}
 	if c.o.Monitor != nil {
 		st := c.o.Monitor.Stats()
-		counter(probesReceived, st.Received)
-		counter(reportsPublished, st.Published)
-		counter(reportsRepublished, st.Republished)
-		counter(acksSent, st.Acked)
+		count(probesReceived, st.Received)
+		count(reportsPublished, st.Published)
+		count(reportsRepublished, st.Republished)
+		count(acksSent, st.Acked)
 		for reason := range ackReasons {
-			counter(acksSkipped, st.Dropped[reason], reason)
+			count(acksSkipped, st.Dropped[reason], reason)
 		}
 		seen := map[string]bool{}
 		for _, reason := range dropReasons {
 			seen[reason] = true
-			counter(probesDropped, st.Dropped[reason], reason)
+			count(probesDropped, st.Dropped[reason], reason)
 		}
 		for _, reason := range slices.Sorted(maps.Keys(st.Dropped)) {
 			if !seen[reason] && !ackReasons[reason] {
-				counter(probesDropped, st.Dropped[reason], reason)
+				count(probesDropped, st.Dropped[reason], reason)
 			}
 		}
 	}
 }
 
-// readings sends a gauge for every input and output of d whose current
+// readings adds a gauge for every input and output of d whose current
 // value is a number, but not those of channels whose reads are failing:
 // their value is the last good one, and the failure shows in
 // rollcall_read_errors_total and rollcall_read_failing instead.
-func (c *collector) readings(ch chan<- prometheus.Metric, d services.HostDescription, stats map[string]services.Stats) {
-	descs := map[string]*prometheus.Desc{}
+func (c *collector) readings(s *scrape, d services.HostDescription, stats map[string]services.Stats) {
+	descs := map[string]*desc{}
 	sent := map[[2]string]bool{}
 	for _, sd := range d.Services {
 		stale := map[string]bool{}
@@ -256,7 +247,7 @@ func (c *collector) readings(ch chan<- prometheus.Metric, d services.HostDescrip
 				}
 			}
 		}
-		send := func(it services.Interface, input bool) {
+		add := func(it services.Interface, input bool) {
 			v, ok := number(it.Value)
 			if !ok || (input && stale[it.Name]) {
 				return
@@ -268,16 +259,16 @@ func (c *collector) readings(ch chan<- prometheus.Metric, d services.HostDescrip
 			sent[[2]string{r.name, it.Name}] = true
 			dsc := descs[r.name]
 			if dsc == nil {
-				dsc = prometheus.NewDesc(r.name, r.help, []string{"name"}, nil)
+				dsc = &desc{name: r.name, help: r.help, kind: gaugeKind, labels: []string{"name", "host"}}
 				descs[r.name] = dsc
 			}
-			send(ch, dsc, prometheus.GaugeValue, r.unit.base(v), it.Name)
+			s.add(dsc, r.unit.base(v), it.Name, c.o.Host)
 		}
 		for _, it := range sd.Inputs {
-			send(it, true)
+			add(it, true)
 		}
 		for _, it := range sd.Outputs {
-			send(it, false)
+			add(it, false)
 		}
 	}
 }

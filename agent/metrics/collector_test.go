@@ -1,13 +1,19 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/rollcall/rollcall/agent/session"
 	"github.com/rollcall/rollcall/discovery"
@@ -76,13 +82,34 @@ func testHost(failing bool) Options {
 	}
 }
 
-func newTestRegistry(t *testing.T, o Options) *prometheus.Registry {
+func newTestRegistry(t *testing.T, o Options) textGatherer {
 	t.Helper()
 	reg, err := NewRegistry(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reg
+	return textGatherer{reg}
+}
+
+// A textGatherer gathers a registry's metrics as a scraper sees them: its
+// text, read by Prometheus's own parser, so that client_golang's test
+// helpers (testutil, promlint) check what is served. WriteText's error
+// comes back with whatever was written.
+type textGatherer struct{ reg *Registry }
+
+func (g textGatherer) Gather() ([]*dto.MetricFamily, error) {
+	var b bytes.Buffer
+	werr := g.reg.WriteText(&b)
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	byName, err := p.TextToMetricFamilies(&b)
+	if err != nil {
+		return nil, fmt.Errorf("the text does not parse: %w", err)
+	}
+	mfs := make([]*dto.MetricFamily, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		mfs = append(mfs, byName[name])
+	}
+	return mfs, werr
 }
 
 func TestCollector(t *testing.T) {
@@ -266,34 +293,17 @@ func TestCollectorBadNames(t *testing.T) {
 # TYPE rollcall_ain_volts gauge
 rollcall_ain_volts{host="h",name="good"} 2
 `
-	if err := testutil.CollectAndCompare(onlyValid{reg}, strings.NewReader(want), "rollcall_ain_volts"); err != nil {
+	// What the handler serves: what could be gathered, the error logged.
+	served := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, _ := reg.Gather()
+		return mfs, nil
+	})
+	if err := testutil.GatherAndCompare(served, strings.NewReader(want), "rollcall_ain_volts"); err != nil {
 		t.Error(err)
 	}
 	for _, n := range names {
 		if n == "rollcall_mqtt_connected" {
 			t.Error("a reading took the name of the agent's own rollcall_mqtt_connected")
-		}
-	}
-}
-
-// onlyValid gathers what reg can, ignoring its error, as the handler does.
-type onlyValid struct{ reg *prometheus.Registry }
-
-func (o onlyValid) Describe(chan<- *prometheus.Desc) {}
-func (o onlyValid) Collect(ch chan<- prometheus.Metric) {
-	mfs, _ := o.reg.Gather()
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			var names []string
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-				names = append(names, l.GetName())
-			}
-			d := prometheus.NewDesc(mf.GetName(), mf.GetHelp(), nil, labels)
-			if m.GetGauge() != nil {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, m.GetGauge().GetValue())
-			}
 		}
 	}
 }
@@ -314,4 +324,23 @@ func lint(t *testing.T, reg prometheus.Gatherer) {
 		t.Fatal(err)
 	}
 	promtool(t, b, "check", "metrics")
+}
+
+func TestNewRegistryHost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		host string
+		ok   bool
+	}{
+		{"a host name", "pi-zero-3", true},
+		{"UTF-8", "gewächshaus", true},
+		{"not UTF-8", "pi\xff", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewRegistry(Options{Host: tc.host})
+			if (err == nil) != tc.ok {
+				t.Errorf("NewRegistry(host %q): %v", tc.host, err)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -248,7 +249,11 @@ func TestScrapeSimAgent(t *testing.T) {
 	})
 
 	t.Run("lint", func(t *testing.T) {
-		_, body := scrape(t, a)
+		body := scrapeAsPrometheus(t, a)
+		p := expfmt.NewTextParser(model.LegacyValidation)
+		if _, err := p.TextToMetricFamilies(strings.NewReader(string(body))); err != nil {
+			t.Fatalf("/metrics does not parse: %v", err)
+		}
 		problems, err := promlint.New(strings.NewReader(string(body))).Lint()
 		if err != nil {
 			t.Fatal(err)
@@ -257,6 +262,30 @@ func TestScrapeSimAgent(t *testing.T) {
 			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 		}
 		promtoolCheck(t, body)
+		checkGrouped(t, body)
+	})
+
+	t.Run("the families shown before", func(t *testing.T) {
+		want := map[string]string{}
+		for line := range strings.Lines(strings.TrimSpace(simFamilies)) {
+			name, typ, _ := strings.Cut(strings.TrimSpace(line), " ")
+			want[name] = typ
+		}
+		mfs, _ := scrape(t, a)
+		got := map[string]string{}
+		for name, mf := range mfs {
+			got[name] = strings.ToLower(mf.GetType().String())
+		}
+		for name, typ := range want {
+			if got[name] != typ {
+				t.Errorf("%s: %q, want a %s", name, got[name], typ)
+			}
+		}
+		for name, typ := range got {
+			if _, ok := want[name]; !ok {
+				t.Errorf("%s (%s): new", name, typ)
+			}
+		}
 	})
 
 	t.Run("a set changes the value", func(t *testing.T) {
@@ -337,6 +366,159 @@ func TestScrapeSimAgent(t *testing.T) {
 			t.Errorf("probes received %v, want 1", v)
 		}
 	})
+}
+
+// simFamilies are the metric families, and their types, that the sim
+// agent showed once its sensors had read, when it served them through
+// Prometheus's Go client (client_golang 1.25, its default Go and process
+// collectors and its instrumented handler), before rollcall wrote the
+// text format itself.
+const simFamilies = `
+go_gc_duration_seconds summary
+go_gc_gogc_percent gauge
+go_gc_gomemlimit_bytes gauge
+go_goroutines gauge
+go_info gauge
+go_memstats_alloc_bytes gauge
+go_memstats_alloc_bytes_total counter
+go_memstats_buck_hash_sys_bytes gauge
+go_memstats_frees_total counter
+go_memstats_gc_sys_bytes gauge
+go_memstats_heap_alloc_bytes gauge
+go_memstats_heap_idle_bytes gauge
+go_memstats_heap_inuse_bytes gauge
+go_memstats_heap_objects gauge
+go_memstats_heap_released_bytes gauge
+go_memstats_heap_sys_bytes gauge
+go_memstats_last_gc_time_seconds gauge
+go_memstats_mallocs_total counter
+go_memstats_mcache_inuse_bytes gauge
+go_memstats_mcache_sys_bytes gauge
+go_memstats_mspan_inuse_bytes gauge
+go_memstats_mspan_sys_bytes gauge
+go_memstats_next_gc_bytes gauge
+go_memstats_other_sys_bytes gauge
+go_memstats_stack_inuse_bytes gauge
+go_memstats_stack_sys_bytes gauge
+go_memstats_sys_bytes gauge
+go_sched_gomaxprocs_threads gauge
+go_threads gauge
+process_cpu_seconds_total counter
+process_max_fds gauge
+process_network_receive_bytes_total counter
+process_network_transmit_bytes_total counter
+process_open_fds gauge
+process_resident_memory_bytes gauge
+process_start_time_seconds gauge
+process_virtual_memory_bytes gauge
+process_virtual_memory_max_bytes gauge
+promhttp_metric_handler_requests_in_flight gauge
+promhttp_metric_handler_requests_total counter
+rollcall_ain_ratio gauge
+rollcall_ain_volts gauge
+rollcall_build_info gauge
+rollcall_dac_output_volts gauge
+rollcall_description_version gauge
+rollcall_dht22_humidity_ratio gauge
+rollcall_dht22_temperature_celsius gauge
+rollcall_discovery_acks_sent_total counter
+rollcall_discovery_acks_skipped_total counter
+rollcall_discovery_probes_dropped_total counter
+rollcall_discovery_probes_received_total counter
+rollcall_discovery_reports_published_total counter
+rollcall_discovery_reports_republished_total counter
+rollcall_gpio_input_level gauge
+rollcall_gpio_output_level gauge
+rollcall_host_name_conflicts gauge
+rollcall_mqtt_connect_failures_total counter
+rollcall_mqtt_connected gauge
+rollcall_mqtt_connection_losses_total counter
+rollcall_mqtt_connects_total counter
+rollcall_mqtt_messages_published_total counter
+rollcall_mqtt_messages_received_total counter
+rollcall_mqtt_publish_errors_total counter
+rollcall_read_errors_total counter
+rollcall_read_failing gauge
+rollcall_reads_total counter
+rollcall_service_failsafe gauge
+rollcall_service_halted gauge
+rollcall_service_healthy gauge
+rollcall_service_messages_dropped_total counter
+rollcall_sonar_distance_meters gauge
+`
+
+// scrapeAsPrometheus gets /metrics as Prometheus 3 asks for it (its
+// default scrape_protocols and gzip), checks that it came gzipped in the
+// text format, and returns it unzipped.
+func scrapeAsPrometheus(t *testing.T, a *agent.Agent) []byte {
+	t.Helper()
+	req, err := http.NewRequest("GET", "http://"+a.MetricsAddr().String()+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type %q, not the text format", ct)
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", ce)
+	}
+	gz, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// checkGrouped checks that body's families come sorted by name, each
+// with one HELP and one TYPE before its samples, which follow one another.
+func checkGrouped(t *testing.T, body []byte) {
+	t.Helper()
+	var family, kind string
+	seen := map[string]bool{}
+	for line := range strings.Lines(string(body)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "#" && f[1] == "HELP":
+			if seen[f[2]] {
+				t.Errorf("%s: a second HELP", f[2])
+			}
+			if f[2] < family {
+				t.Errorf("%s after %s: families not sorted", f[2], family)
+			}
+			family, kind = f[2], ""
+			seen[family] = true
+		case len(f) >= 4 && f[0] == "#" && f[1] == "TYPE":
+			if f[2] != family || kind != "" {
+				t.Errorf("TYPE of %s under %s's HELP", f[2], family)
+			}
+			kind = f[3]
+		default:
+			name, _, _ := strings.Cut(f[0], "{")
+			if kind == "" {
+				t.Errorf("%s: a sample before its TYPE", name)
+			}
+			if name != family && !(kind == "summary" && (name == family+"_sum" || name == family+"_count")) {
+				t.Errorf("%s: a sample under %s's HELP and TYPE", name, family)
+			}
+		}
+	}
+	if len(seen) == 0 {
+		t.Error("no families")
+	}
 }
 
 // BenchmarkScrape is one scrape of the sim agent over loopback HTTP, in

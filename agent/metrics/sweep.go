@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rollcall/rollcall/agent/cluster"
 )
@@ -36,10 +35,8 @@ func WriteSweep(path string, inv cluster.Inventory, sweepErr error, now time.Tim
 	if err := CheckTextfile(path); err != nil {
 		return err
 	}
-	reg := prometheus.NewPedanticRegistry()
-	g := func(name, help string, v float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v }))
-	}
+	s := newScrape()
+	g := func(name, help string, v float64) { s.add(newDesc(name, help, gaugeKind), v) }
 	at := now
 	if inv.Sweep != nil && !inv.Sweep.Started.IsZero() {
 		at = inv.Sweep.Started
@@ -64,11 +61,36 @@ func WriteSweep(path string, inv cluster.Inventory, sweepErr error, now time.Tim
 		g("rollcall_sweep_duration_seconds", "Time from the first probe to the end of the last sweep, quiet period included.", s.ElapsedMS/1e3)
 		g("rollcall_sweep_probes", "Probes the last sweep sent, retransmissions included.", float64(s.Probes))
 	}
-	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+	if err := s.err(); err != nil {
+		return fmt.Errorf("textfile %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, s); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("textfile %s: no directory %s (node_exporter's --collector.textfile.directory): %w", path, filepath.Dir(path), err)
 		}
 		return fmt.Errorf("textfile %s: %w", path, err)
 	}
 	return nil
+}
+
+// writeFileAtomic writes s to a file beside path, named so that the
+// textfile collector does not read it (path's name and digits: not
+// *.prom), and renames it over path.
+func writeFileAtomic(path string, s *scrape) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a failure; renamed, it is gone
+	if err := s.writeText(tmp, nil); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
