@@ -2,12 +2,14 @@ package broker
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	pahopackets "github.com/eclipse/paho.mqtt.golang/packets"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -76,5 +78,53 @@ func TestAddHookSeesDeliveries(t *testing.T) {
 	}
 	if n := h.n.Load(); n != 2 {
 		t.Errorf("hook counted %d deliveries, want 2", n)
+	}
+}
+
+// With embedded users, only a listed user with the right password gets
+// in, refused as not authorized otherwise, so a client can say why;
+// without, anyone does.
+func TestUsers(t *testing.T) {
+	users := map[string]string{"pi": "0123456789", "ops": "abcdefghij"}
+	for _, tc := range []struct {
+		name     string
+		users    map[string]string
+		user, pw string
+		ok       bool
+	}{
+		{name: "listed user", users: users, user: "pi", pw: "0123456789", ok: true},
+		{name: "another listed user", users: users, user: "ops", pw: "abcdefghij", ok: true},
+		{name: "wrong password", users: users, user: "pi", pw: "abcdefghij"},
+		{name: "password a prefix of the right one", users: users, user: "pi", pw: "01234"},
+		{name: "unknown user", users: users, user: "mallory", pw: "0123456789"},
+		{name: "no credentials", users: users},
+		{name: "no users: anyone", user: "anyone", pw: "anything", ok: true},
+		{name: "no users, no credentials", ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := Start("127.0.0.1:0", slog.New(slog.DiscardHandler), tc.users)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("c").
+				SetUsername(tc.user).SetPassword(tc.pw).SetAutoReconnect(false).SetProtocolVersion(4))
+			tk := c.Connect()
+			if !tk.WaitTimeout(5 * time.Second) {
+				t.Fatal("connect: no answer")
+			}
+			defer c.Disconnect(0)
+			switch err := tk.Error(); {
+			case tc.ok && err != nil:
+				t.Errorf("refused: %v", err)
+			case !tc.ok && err == nil:
+				t.Error("let in")
+			case !tc.ok && !errors.Is(err, pahopackets.ErrorRefusedNotAuthorised):
+				// mochi answers an MQTT 3.1.1 client's bad credentials
+				// with 5, not authorized; the session tells the user it
+				// is the user name or password.
+				t.Errorf("refused with %v, want not authorized", err)
+			}
+		})
 	}
 }
