@@ -91,6 +91,8 @@ type Agent struct {
 	version   uint64
 	// unpublished: the version was raised for a change not yet published.
 	unpublished bool
+	versionCeil uint64            // the version file's: versions up to it may be published
+	verMu       sync.Mutex        // serialises writes of the version file
 	failed      map[string]string // service name -> why it stopped
 	conflicts   []string
 	reasserted  map[string]time.Time // topic -> last re-assertion
@@ -127,7 +129,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		// The version is picked up above the broker's copy once connected.
 		a.log.Error("state file unreadable; the description version continues above the one the broker holds", "err", err)
 	}
-	a.version = v
+	a.version, a.versionCeil = v, v
 	claims := services.NewClaims()
 	for i, bus := range cfg.Buses {
 		if errs := claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus); errs != nil {
@@ -479,7 +481,7 @@ func (a *Agent) describeLoop(ctx context.Context) {
 			a.unpublished = false
 			v := a.version
 			a.mu.Unlock()
-			a.saveVersion(v)
+			a.reserveVersion(v)
 			a.publishDescription()
 		}
 	}
@@ -491,13 +493,37 @@ func (a *Agent) bumpVersion(floor uint64) {
 	a.version = max(a.version, floor) + 1
 	v := a.version
 	a.mu.Unlock()
-	a.saveVersion(v)
+	a.reserveVersion(v)
 }
 
-func (a *Agent) saveVersion(v uint64) {
-	if err := saveVersion(a.cfg.StateDir, v); err != nil {
-		a.log.Warn("save description version", "err", err)
+// versionReserve is how many versions one write of the version file
+// reserves. The file holds a ceiling, not the version: every version up
+// to it may be published, and a restarted agent starts at it. One write
+// per versionReserve changes, not per change: under a stream of setups
+// the agent wrote and fsynced the file for every one, which took a third
+// of its CPU and delayed reading the next request, an estop among them.
+const versionReserve = 64
+
+// reserveVersion makes sure the version file's ceiling is at least v
+// before v is published, so the version never goes back after a restart.
+func (a *Agent) reserveVersion(v uint64) {
+	// One writer at a time, so a lower ceiling is never written last.
+	a.verMu.Lock()
+	defer a.verMu.Unlock()
+	a.mu.Lock()
+	ceil := a.versionCeil
+	a.mu.Unlock()
+	if v <= ceil {
+		return
 	}
+	next := v + versionReserve
+	if err := saveVersion(a.cfg.StateDir, next); err != nil {
+		a.log.Warn("save description version", "err", err)
+		return
+	}
+	a.mu.Lock()
+	a.versionCeil = max(a.versionCeil, next)
+	a.mu.Unlock()
 }
 
 func (a *Agent) currentVersion() uint64 {

@@ -711,6 +711,9 @@ func (rt *Runtime[C]) control(m Message) {
 	case "estop":
 		rt.halted, rt.reason = true, HaltEstop
 		herr := rt.dev.Failsafe()
+		// Halted from here on, whatever the disk does: the description
+		// says so before the flag is written.
+		rt.publishSnapshot()
 		perr := rt.store.Save(saved[C]{Halted: true, Reason: HaltEstop, Config: rt.cfg})
 		rt.log.Warn("emergency stop")
 		rt.values.republish("output/")
