@@ -83,9 +83,10 @@ func (a *ackingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// openConnection opens the broker connection as paho would, over d, with
-// TCP connections (plain or under TLS) acknowledging at once.
-func openConnection(d *net.Dialer) paho.OpenConnectionFunc {
+// openConnection opens the broker connection as paho would, over d
+// (racing attempts, see racingDialer), with TCP connections (plain or
+// under TLS) acknowledging at once.
+func openConnection(d proxy.Dialer) paho.OpenConnectionFunc {
 	return func(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 		switch uri.Scheme {
 		case "mqtt", "tcp":

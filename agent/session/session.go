@@ -266,7 +266,7 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		})
 	d := dialer(cfg.Config.Keepalive, timeout)
 	o.SetDialer(d)
-	o.SetCustomOpenConnectionFn(openConnection(d))
+	o.SetCustomOpenConnectionFn(openConnection(newRacingDialer(d)))
 	if cfg.Config.Username != "" {
 		o.SetUsername(cfg.Config.Username)
 		o.SetPassword(cfg.Config.Password)
