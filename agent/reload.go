@@ -47,20 +47,23 @@ func diffValue(a, b reflect.Value, prefix string, keys *[]string) {
 
 // Reload takes a new configuration while the agent runs and says what
 // happens to each change: the log level changes live (the caller holds the
-// level), everything else needs a restart, which Reload says rather than
-// half-applying. A service's block is only the setup the service starts
-// from when nothing is saved: the live setup, perhaps set over MQTT, is
-// kept.
-func (a *Agent) Reload(next Config) (live, restart []string) {
+// level); dashboard.* is not the agent's (`rollcall dashboard` reads it
+// when it starts); everything else needs a restart, which Reload says
+// rather than half-applying. A service's block is only the setup the
+// service starts from when nothing is saved: the live setup, perhaps set
+// over MQTT, is kept.
+func (a *Agent) Reload(next Config) (live, restart, elsewhere []string) {
 	for _, k := range Diff(a.cfg, next) {
 		switch {
 		case k == "log_level":
 			live = append(live, k)
+		case strings.HasPrefix(k, "dashboard."):
+			elsewhere = append(elsewhere, k)
 		case slices.Contains(a.cfg.Services, k):
 			restart = append(restart, k+" (the live setup is kept: publish the new one to "+a.cfg.Host+"/"+k+"/setup to apply it now)")
 		default:
 			restart = append(restart, k)
 		}
 	}
-	return live, restart
+	return live, restart, elsewhere
 }

@@ -160,7 +160,7 @@ func reload(cmd *cobra.Command, a *agent.Agent, level *slog.LevelVar, log *slog.
 		log.Error("reload refused; running on as before", "err", err)
 		return
 	}
-	live, restart := a.Reload(next)
+	live, restart, elsewhere := a.Reload(next)
 	if len(live) > 0 {
 		_ = level.UnmarshalText([]byte(next.LogLevel))
 		log.Info("reloaded", "applied", strings.Join(live, ", "))
@@ -168,7 +168,10 @@ func reload(cmd *cobra.Command, a *agent.Agent, level *slog.LevelVar, log *slog.
 	if len(restart) > 0 {
 		log.Warn("reloaded; these changes need a restart (systemctl restart rollcall)", "keys", strings.Join(restart, "; "))
 	}
-	if len(live)+len(restart) == 0 {
+	if len(elsewhere) > 0 {
+		log.Info("reloaded; these keys are read by rollcall dashboard when it starts, not by the agent", "keys", strings.Join(elsewhere, ", "))
+	}
+	if len(live)+len(restart)+len(elsewhere) == 0 {
 		log.Info("reloaded; nothing changed")
 	}
 }
