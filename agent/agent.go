@@ -45,8 +45,11 @@ import (
 	"github.com/rollcall/rollcall/services"
 )
 
-// Version is rollcall's version, set at build time with -ldflags.
-var Version = "0.1.0-dev"
+// Version is rollcall's version, as the description and metrics report
+// it: the rollcall command sets it from its own build information (the
+// release build stamps main.version), so both say what `rollcall version`
+// says.
+var Version = "dev"
 
 // Agent is one host of the cluster.
 type Agent struct {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rollcall/rollcall/agent"
 	"github.com/rollcall/rollcall/agent/session"
 )
 
@@ -23,6 +24,9 @@ const (
 )
 
 func main() {
+	// One version everywhere: the description's "rollcall" field and
+	// rollcall_build_info say what `rollcall version` says.
+	agent.Version = currentBuild().Version
 	err := newRootCmd().Execute()
 	code := exitCode(err)
 	if err != nil && code != exitSignal {
