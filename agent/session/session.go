@@ -313,7 +313,15 @@ func dialer(keepalive, connect time.Duration) *net.Dialer {
 		Control: func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(timeout.Milliseconds()))
+				serr = errors.Join(
+					unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(timeout.Milliseconds())),
+					// An MQTT session is a thin stream: a few small
+					// packets in flight. Linux then retransmits a lost
+					// one at a steady interval, six times, instead of
+					// doubling the wait each time, so a packet lost twice
+					// on a lossy link costs 0.4 s, not 0.6 s and rising.
+					unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_THIN_LINEAR_TIMEOUTS, 1),
+				)
 			})
 			return errors.Join(err, serr)
 		},

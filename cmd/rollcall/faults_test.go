@@ -72,12 +72,25 @@ type arrival struct {
 // what it retains.
 func watchRetained(t testing.TB, h *clustertest.Host, url string, hosts []string) *retainedWatch {
 	t.Helper()
+	var filters []string
+	for _, host := range hosts {
+		filters = append(filters, host+"/#")
+	}
+	return watchTopics(t, h, url, filters)
+}
+
+// watchTopics is watchRetained for the given filters, at QoS 1: a stock
+// mosquitto drops QoS 0 messages to a client whose queue is long, as a
+// watcher's on a lossy link gets, and a dropped message would read as a
+// host that never came back.
+func watchTopics(t testing.TB, h *clustertest.Host, url string, topics []string) *retainedWatch {
+	t.Helper()
 	w := &retainedWatch{last: map[string]arrival{}, more: make(chan struct{}), sync: make(chan struct{})}
 	w.mark = fmt.Sprintf("rollcall-test/mark/%d", time.Now().UnixNano())
 	cl := brokerClient(t, h, url, fmt.Sprintf("watch-%d", time.Now().UnixNano()))
-	filters := map[string]byte{w.mark: 0}
-	for _, host := range hosts {
-		filters[host+"/#"] = 0
+	filters := map[string]byte{w.mark: 1}
+	for _, f := range topics {
+		filters[f] = 1
 	}
 	tk := cl.SubscribeMultiple(filters, func(_ paho.Client, m paho.Message) {
 		if m.Topic() == w.mark {
@@ -91,7 +104,7 @@ func watchRetained(t testing.TB, h *clustertest.Host, url string, hosts []string
 		w.mu.Unlock()
 	})
 	if !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
-		t.Fatalf("watch %v: subscribe: %v", hosts, tk.Error())
+		t.Fatalf("watch %v: subscribe: %v", topics, tk.Error())
 	}
 	// mosquitto delivers the retained messages before this, which was
 	// published after the subscription.
@@ -137,6 +150,45 @@ func (w *retainedWatch) await(t testing.TB, timeout time.Duration, want map[stri
 	}
 	t.Fatalf("after %v, %d of %d retained topics not back as they were:\n%s", timeout, len(diff), len(want), strings.Join(diff, "\n"))
 	return time.Time{}
+}
+
+// diff describes up to n of want's topics not back as they were, and how
+// many are not.
+func (w *retainedWatch) diff(want map[string]string, n int) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var diff []string
+	for _, topic := range slices.Sorted(maps.Keys(want)) {
+		if a, ok := w.last[topic]; !ok || normalised(topic, a.payload) != normalised(topic, want[topic]) {
+			diff = append(diff, fmt.Sprintf("%s: %.300s\n  now %.300s (arrived %v)", topic, want[topic], a.payload, a.at.Format("15:04:05.000")))
+		}
+	}
+	return fmt.Sprintf("%d of %d retained topics not back as they were:\n%s\n", len(diff), len(want), strings.Join(diff[:min(n, len(diff))], "\n"))
+}
+
+// missing reports whether a topic of host in want is not back as it was.
+func (w *retainedWatch) missing(want map[string]string, host string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for topic, p := range want {
+		if a, ok := w.last[topic]; strings.HasPrefix(topic, host+"/") && (!ok || normalised(topic, a.payload) != normalised(topic, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastOf is when the last message of host's topics arrived.
+func (w *retainedWatch) lastOf(host string) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var last time.Time
+	for topic, a := range w.last {
+		if strings.HasPrefix(topic, host+"/") && a.at.After(last) {
+			last = a.at
+		}
+	}
+	return last
 }
 
 // tryAwait is await without failing: whether and when every topic of want
