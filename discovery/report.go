@@ -134,7 +134,8 @@ type Summary struct {
 // Protocol marks a rollcall host's retained summary and description.
 const Protocol = "rollcall/1"
 
-// SummaryTopic is where a host keeps its Summary, retained.
+// SummaryTopic is where a host keeps its Summary, retained, with no topic
+// prefix; a host under one keeps it on Prefix.Topic(SummaryTopic(host)).
 func SummaryTopic(host string) string { return host + "/services" }
 
 // ParseSummary decodes a summary and checks what a sweep relies on.
