@@ -41,8 +41,10 @@ type MonitorConfig struct {
 	ReplyPrefixes []string
 	// TopicPrefix is the prefix of the host's topics (mqtt.topic_prefix):
 	// a probe may not name one of them as its reply topic (see
-	// CheckReplyTopicUnder). The report and reply topics themselves are
-	// not under it.
+	// CheckReplyTopicUnder), and reports carry it, so that a sweep tells
+	// the hosts under its prefix from the others answering on the same
+	// reply topic. The report and reply topics themselves are not under
+	// it.
 	TopicPrefix services.Prefix
 	// OnReport, when set, is given every report before it is published:
 	// the agent answers for its own services in process, from the value.
@@ -538,6 +540,7 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 		ID:       p.ID,
 		Machine:  m.cfg.Machine,
 		V:        Version,
+		Prefix:   m.cfg.TopicPrefix,
 	}, jitter, republish, p, nil
 }
 

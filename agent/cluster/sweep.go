@@ -139,6 +139,7 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		MaxProbes:   opts.MaxProbes,
 		JitterMS:    jitter,
 		AckToken:    token,
+		TopicPrefix: cfg.prefix(),
 	}, discovery.SweepIO{Send: bc.Send, Replies: replies, Acks: acks, Summaries: summaries, Expected: expected})
 	// Nothing reads the channels any more. Late replies (a large cluster
 	// sends thousands) must not fill them and block the session, which
