@@ -10,6 +10,10 @@
 //
 //	<host>/get          republish the description
 //
+// With mqtt.topic_prefix, these and every other topic of the host and its
+// services lie under the prefix (<prefix>/<host>/status); the report topic
+// and the probes' reply topics do not.
+//
 // When its monitor accepts a probe, every service of this host answers on
 // the probe's reply topic, and the report goes out on /udp/report (or
 // /udp/report/<host> with discovery.report_per_host) for any other MQTT
@@ -140,12 +144,13 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		}
 	}
 	env := services.Env{
-		Host:     cfg.Host,
-		StateDir: cfg.StateDir,
-		Sim:      cfg.Sim,
-		Sysfs:    cfg.Sysfs,
-		Logger:   a.log,
-		Claims:   claims,
+		Host:        cfg.Host,
+		TopicPrefix: cfg.MQTT.TopicPrefix,
+		StateDir:    cfg.StateDir,
+		Sim:         cfg.Sim,
+		Sysfs:       cfg.Sysfs,
+		Logger:      a.log,
+		Claims:      claims,
 	}
 	for _, name := range cfg.Services {
 		kind, ok := services.LookupKind(name)
@@ -209,8 +214,11 @@ func (a *Agent) BrokerURL() string {
 	return a.cfg.MQTT.URL()
 }
 
-func (a *Agent) statusTopic() string      { return a.cfg.Host + "/status" }
-func (a *Agent) descriptionTopic() string { return a.cfg.Host + "/description" }
+// topic is the topic of levels under the configured prefix.
+func (a *Agent) topic(levels ...string) string { return a.cfg.MQTT.TopicPrefix.Topic(levels...) }
+
+func (a *Agent) statusTopic() string      { return a.topic(a.cfg.Host, "status") }
+func (a *Agent) descriptionTopic() string { return a.topic(a.cfg.Host, "description") }
 
 // Run serves until ctx ends. A service that fails is logged and marked
 // unhealthy; it never stops the agent. Run returns only once every
@@ -272,6 +280,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		ReportTopic:   cfg.Discovery.ReportTopic,
 		ReportPerHost: cfg.Discovery.ReportPerHost,
 		ReplyPrefixes: cfg.Discovery.ReplyPrefixes,
+		TopicPrefix:   cfg.MQTT.TopicPrefix,
 		Keys:          cfg.Discovery.Keyring(),
 		ReplayWindow:  cfg.Discovery.ReplayWindow,
 		NotBefore:     time.Now(),
@@ -289,7 +298,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		filter string
 		h      services.Handler
 	}{
-		{cfg.Host + "/get", func(m services.Message) {
+		{a.topic(cfg.Host, "get"), func(m services.Message) {
 			if m.Retained {
 				a.log.Warn("ignored a retained request: requests are never replayed", "topic", m.Topic)
 				return
@@ -299,8 +308,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		{a.descriptionTopic(), a.watchDescription},
 		{a.statusTopic(), a.watchStatus},
 		// Services outside the agent announce themselves.
-		{cfg.Host + "/+/description", a.watchExternal},
-		{cfg.Host + "/+/status", a.watchExternal},
+		{a.topic(cfg.Host, "+", "description"), a.watchExternal},
+		{a.topic(cfg.Host, "+", "status"), a.watchExternal},
 	} {
 		if err := sess.Subscribe(sub.filter, sub.h); err != nil {
 			return err
@@ -341,7 +350,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		Config:      cfg.HomeAssistant,
 		Host:        cfg.Host,
 		Machine:     a.machine,
-		Info:        homeassistant.Info{Version: Version, Model: boardModel(cfg.Sysfs)},
+		Info:        homeassistant.Info{Version: Version, Model: boardModel(cfg.Sysfs), TopicPrefix: cfg.MQTT.TopicPrefix},
 		StateDir:    cfg.StateDir,
 		Logger:      a.log,
 		EchoTimeout: a.haEchoTimeout,
@@ -607,7 +616,7 @@ func (a *Agent) publishDescription() {
 		if err := sess.Publish(a.descriptionTopic(), 1, true, b); err != nil {
 			a.log.Warn("publish description", "err", err)
 		}
-		if err := sess.Publish(discovery.SummaryTopic(a.cfg.Host), 1, true, sb); err != nil {
+		if err := sess.Publish(a.topic(discovery.SummaryTopic(a.cfg.Host)), 1, true, sb); err != nil {
 			a.log.Warn("publish summary", "err", err)
 		}
 	}
@@ -649,7 +658,8 @@ func boardModel(sysfs string) string {
 
 // external is a service outside the agent: a program that keeps its
 // description retained on <host>/<service>/description and its status
-// ("online", and "offline" as its MQTT will) on <host>/<service>/status.
+// ("online", and "offline" as its MQTT will) on <host>/<service>/status
+// (under the topic prefix, when there is one).
 type external struct {
 	desc   *services.Description
 	online bool
@@ -659,8 +669,9 @@ type external struct {
 // description lists one while its status is online and its description
 // is valid; a sweep then waits for its reply like any other service's.
 func (a *Agent) watchExternal(m services.Message) {
-	parts := strings.Split(m.Topic, "/")
-	if len(parts) != 3 {
+	rest, ok := a.cfg.MQTT.TopicPrefix.Trim(m.Topic)
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 {
 		return
 	}
 	name, kind := parts[1], parts[2]

@@ -128,14 +128,32 @@ func (c *Config) Validate() services.Errors {
 	errs = append(errs, checkMQTT(c.MQTT).Prefix("mqtt")...)
 	errs = append(errs, c.Discovery.Check().Prefix("discovery")...)
 	errs = append(errs, c.HomeAssistant.Check().Prefix("homeassistant")...)
-	if first, _, _ := strings.Cut(c.HomeAssistant.Prefix, "/"); c.HomeAssistant.Enabled && first == c.Host {
-		bad("homeassistant.prefix", "%q lies under this host's own topics (host %q): Home Assistant's status would read as this host's", c.HomeAssistant.Prefix, c.Host)
+	prefix := c.MQTT.TopicPrefix
+	if prefix.Check() != "" {
+		prefix = "" // reported above; the checks below go on without it
+	}
+	if rest, under := prefix.Trim(c.HomeAssistant.Prefix); c.HomeAssistant.Enabled && under {
+		if first, _, _ := strings.Cut(rest, "/"); first == c.Host {
+			bad("homeassistant.prefix", "%q lies under this host's own topics (host %q): Home Assistant's status would read as this host's", c.HomeAssistant.Prefix, c.Host)
+		}
+	}
+	if prefix != "" && services.ValidTopic(c.HomeAssistant.Prefix) && prefix.Reserved(homeassistant.DeviceTopic(c.HomeAssistant.Prefix, "x")) {
+		bad("homeassistant.prefix", "%q would put the discovery configs among the topics rollcall keeps for hosts and services under mqtt.topic_prefix %q", c.HomeAssistant.Prefix, prefix)
 	}
 	errs = append(errs, c.Dashboard.Check().Prefix("dashboard")...)
 	errs = append(errs, c.Metrics.Check().Prefix("metrics")...)
 	if c.Discovery.ReportPerHost && services.ValidTopicName(c.Host) && services.ValidTopic(c.Discovery.ReportTopic) {
-		if why := c.Discovery.CheckReportTopicFor(c.Host); why != "" {
+		if why := c.Discovery.CheckReportTopicUnder(prefix, c.Host); why != "" {
 			bad("discovery.report_per_host", "this host's report topic %s", why)
+		}
+	}
+	if prefix != "" {
+		// The prefix does not move the report and reply topics: they may
+		// not land among the topics it does move.
+		for _, f := range []struct{ field, topic string }{{"discovery.report_topic", c.Discovery.ReportTopic}, {"discovery.reply_topic", c.Discovery.ReplyTopic}} {
+			if services.ValidTopic(f.topic) && prefix.Reserved(f.topic) {
+				bad(f.field, "%q is a topic rollcall keeps for state or requests under mqtt.topic_prefix %q", f.topic, prefix)
+			}
 		}
 	}
 	claims := services.NewClaims()
@@ -155,7 +173,7 @@ func (c *Config) Validate() services.Errors {
 		if !ok {
 			continue // a kind without a block runs on its defaults
 		}
-		errs = append(errs, setup.Check(services.Checker{Topics: services.Topics{Host: c.Host, Service: name}}).Prefix(name)...)
+		errs = append(errs, setup.Check(services.Checker{Topics: services.Topics{Prefix: prefix, Host: c.Host, Service: name}}).Prefix(name)...)
 		errs = append(errs, claims.Replace(name, setup.Claims()).Prefix(name)...)
 	}
 	return errs
@@ -222,6 +240,9 @@ func checkMQTT(m session.Config) services.Errors {
 	}
 	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
 		bad("tls", "cert and key go together")
+	}
+	if why := m.TopicPrefix.Check(); why != "" {
+		bad("topic_prefix", "%s: want one or more topic levels such as site1 or farm/north", why)
 	}
 	return errs
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/rollcall/rollcall/services"
 )
 
 // Diff returns the keys whose values differ between two configurations,
@@ -60,7 +62,7 @@ func (a *Agent) Reload(next Config) (live, restart, elsewhere []string) {
 		case strings.HasPrefix(k, "dashboard."):
 			elsewhere = append(elsewhere, k)
 		case slices.Contains(a.cfg.Services, k):
-			restart = append(restart, k+" (the live setup is kept: publish the new one to "+a.cfg.Host+"/"+k+"/setup to apply it now)")
+			restart = append(restart, k+" (the live setup is kept: publish the new one to "+services.Topics{Prefix: a.cfg.MQTT.TopicPrefix, Host: a.cfg.Host, Service: k}.Setup()+" to apply it now)")
 		default:
 			restart = append(restart, k)
 		}

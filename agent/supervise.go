@@ -42,7 +42,7 @@ func (a *Agent) Healthy(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		wait = time.Until(d)
 	}
-	if err := sess.PublishWait("rollcall/alive/"+a.cfg.Host, 1, false, nil, wait); err != nil {
+	if err := sess.PublishWait(a.topic("rollcall", "alive", a.cfg.Host), 1, false, nil, wait); err != nil {
 		return fmt.Errorf("mqtt session not answering: %w", err)
 	}
 	return nil

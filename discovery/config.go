@@ -135,14 +135,31 @@ func reportTopicFor(topic, host string, perHost bool) string {
 // requests ("x" and host "get" make "x/get", another host's request
 // topic), or make it too long.
 func (c Config) CheckReportTopicFor(host string) string {
+	return c.CheckReportTopicUnder("", host)
+}
+
+// CheckReportTopicUnder is CheckReportTopicFor for a host whose topics lie
+// under prefix (mqtt.topic_prefix): the report topic, which the prefix
+// does not move, may be none of rollcall's, with or without the prefix
+// (see reserved).
+func (c Config) CheckReportTopicUnder(prefix services.Prefix, host string) string {
 	t := c.ReportTopicFor(host)
 	if !services.ValidTopic(t) {
 		return fmt.Sprintf("%q is not a plain topic", t)
 	}
-	if services.Reserved(t) {
+	if reserved(prefix, t) {
 		return fmt.Sprintf("%q is a topic rollcall keeps for state or requests", t)
 	}
 	return ""
+}
+
+// reserved reports whether topic is one rollcall keeps, under prefix or
+// with no prefix at all. What a probe makes a host publish is refused in
+// both forms: a probe is anyone on the LAN, a reply has its own prefixes
+// to go to, and a broker shared by a prefixed cluster and an unprefixed
+// one must not let a probe to one overwrite the other's state.
+func reserved(prefix services.Prefix, topic string) bool {
+	return services.Reserved(topic) || prefix.Reserved(topic)
 }
 
 // Keyring is the keys a monitor accepts, or nil when probes are unsigned.
@@ -173,10 +190,17 @@ const DefaultReplyPrefix = "/stat/"
 // subjects: it closes the connection of a client that publishes such a
 // topic (a space in any version, a dot before v2.10).
 func CheckReplyTopic(topic, reportTopic string, prefixes []string) string {
+	return CheckReplyTopicUnder("", topic, reportTopic, prefixes)
+}
+
+// CheckReplyTopicUnder is CheckReplyTopic for hosts whose topics lie under
+// prefix (mqtt.topic_prefix): the topics rollcall keeps are refused with
+// the prefix and without it.
+func CheckReplyTopicUnder(prefix services.Prefix, topic, reportTopic string, prefixes []string) string {
 	if strings.ContainsAny(topic, " .") {
 		return fmt.Sprintf("%q has a space or a dot, which nats-server refuses in a topic", topic)
 	}
-	if services.Reserved(topic) {
+	if reserved(prefix, topic) {
 		return fmt.Sprintf("%q is a topic rollcall keeps for state or requests", topic)
 	}
 	if topic == reportTopic {

@@ -88,3 +88,34 @@ func TestCheckReplyTopic(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckTopicsUnderPrefix: a probe may name none of rollcall's topics
+// as its reply topic, with the hosts' prefix or without it, and a report
+// topic may be neither.
+func TestCheckTopicsUnderPrefix(t *testing.T) {
+	tests := []struct {
+		name  string
+		topic string
+		bad   bool
+	}{
+		{"seed's reply topic", "/stat/data", false},
+		{"under the reply prefix", "site1/stat/data", false},
+		{"a prefixed host's status", "site1/pi1/status", true},
+		{"a prefixed set topic", "site1/pi1/gpio/set/lamp", true},
+		{"the prefixed inventory", "site1/rollcall/inventory", true},
+		{"an unprefixed host's status", "pi1/status", true},
+		{"the unprefixed inventory", "rollcall/inventory", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			why := CheckReplyTopicUnder("site1", tt.topic, DefaultReportTopic, []string{"/stat/", "site1/stat/", "site1/pi1/", "site1/rollcall/", "pi1/", "rollcall/"})
+			if (why != "") != tt.bad {
+				t.Errorf("CheckReplyTopicUnder(%q) = %q, want refused %v", tt.topic, why, tt.bad)
+			}
+			why = Config{ReportTopic: tt.topic}.CheckReportTopicUnder("site1", "pi2")
+			if (why != "") != tt.bad {
+				t.Errorf("CheckReportTopicUnder(%q) = %q, want refused %v", tt.topic, why, tt.bad)
+			}
+		})
+	}
+}

@@ -90,6 +90,8 @@
 //	           SD cards share). It tells hosts apart when two claim the
 //	           same hostname.
 //	v          protocol version, 1.
+//	prefix     the host's topic prefix (mqtt.topic_prefix, below), absent
+//	           when it has none.
 //
 // The report topic is shared by every host, so a client answers only
 // the reports whose hostname (or machine) is its own host's. The agent's
@@ -136,7 +138,8 @@
 //	               of them has replied. A client outside rollcall may
 //	               leave it out.
 //
-// A sweep needs hostname, machine, function and id to count a reply. Any
+// A sweep needs hostname, machine, function and id to count a reply, and
+// counts only those whose prefix is its own (absent for none). Any
 // MQTT client that subscribes to the report topic and publishes such a
 // reply, a Python script say, is aggregated like a built-in service, but
 // a sweep waits only for the services its hosts list: a client that does
@@ -196,6 +199,18 @@
 // get, results with the request's id on result, and retained values on
 // input/<name> and output/<name>; requests that arrive retained are
 // ignored. examples/python/display.py is such a program.
+//
+// # Topic prefix
+//
+// With mqtt.topic_prefix set (say "site1"), a host keeps its topics under
+// the prefix: site1/<host>/services, site1/<host>/<service>/setup, and the
+// sweep's inventory on site1/rollcall/inventory. The report topic and the
+// probe's reply topic stay where they are, shared by every host on the
+// broker, so a report names the host's prefix, every reply copies it, and
+// a sweep counts only the replies (and reads only the summaries) under
+// its own prefix: two clusters with different prefixes share a broker and
+// a LAN without seeing each other. A monitor refuses a reply topic that
+// is rollcall's with its prefix or without one (CheckReplyTopicUnder).
 //
 // # Loss and retransmission
 //

@@ -39,6 +39,13 @@ type MonitorConfig struct {
 	// ReplyPrefixes are the topics a probe may ask answers on (see
 	// CheckReplyTopic); DefaultReplyPrefix by default.
 	ReplyPrefixes []string
+	// TopicPrefix is the prefix of the host's topics (mqtt.topic_prefix):
+	// a probe may not name one of them as its reply topic (see
+	// CheckReplyTopicUnder), and reports carry it, so that a sweep tells
+	// the hosts under its prefix from the others answering on the same
+	// reply topic. The report and reply topics themselves are not under
+	// it.
+	TopicPrefix services.Prefix
 	// OnReport, when set, is given every report before it is published:
 	// the agent answers for its own services in process, from the value.
 	OnReport func(Report)
@@ -245,7 +252,7 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 		return nil, fmt.Errorf("monitor: %w", err)
 	}
 	dc := Config{ReportTopic: cfg.ReportTopic, ReportPerHost: cfg.ReportPerHost}
-	if why := dc.CheckReportTopicFor(cfg.Hostname); why != "" {
+	if why := dc.CheckReportTopicUnder(cfg.TopicPrefix, cfg.Hostname); why != "" {
 		return nil, fmt.Errorf("monitor: %w", &FieldError{"report topic", why})
 	}
 	if !printable(cfg.ExtAddr) {
@@ -492,7 +499,7 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 		}
 		m.nonces.put(p.Nonce, struct{}{}, now)
 	}
-	if why := CheckReplyTopic(p.Topic, m.cfg.ReportTopic, m.cfg.ReplyPrefixes); why != "" {
+	if why := CheckReplyTopicUnder(m.cfg.TopicPrefix, p.Topic, m.cfg.ReportTopic, m.cfg.ReplyPrefixes); why != "" {
 		return rep, 0, false, p, &DropError{Reason: DropReplyTopic, Err: errors.New(why)}
 	}
 	if slices.Contains(p.Heard, m.short) {
@@ -533,6 +540,7 @@ func (m *Monitor) admit(b []byte, src netip.Addr, ifIndex int) (rep Report, jitt
 		ID:       p.ID,
 		Machine:  m.cfg.Machine,
 		V:        Version,
+		Prefix:   m.cfg.TopicPrefix,
 	}, jitter, republish, p, nil
 }
 

@@ -25,6 +25,10 @@ type Report struct {
 	ID       int64  `json:"id"`
 	Machine  string `json:"machine"`
 	V        int    `json:"v,omitempty"`
+	// Prefix is the host's topic prefix (mqtt.topic_prefix), absent when
+	// it has none: replies copy it, and a sweep counts only the replies
+	// under its own prefix.
+	Prefix services.Prefix `json:"prefix,omitempty"`
 }
 
 // ParseReport decodes and validates a report.
@@ -74,6 +78,9 @@ func (r Report) validate(strict bool) error {
 	}
 	if r.ID < 0 {
 		return &FieldError{"id", "negative"}
+	}
+	if why := r.Prefix.Check(); why != "" {
+		return &FieldError{"prefix", why}
 	}
 	if !strict {
 		return nil
@@ -134,7 +141,8 @@ type Summary struct {
 // Protocol marks a rollcall host's retained summary and description.
 const Protocol = "rollcall/1"
 
-// SummaryTopic is where a host keeps its Summary, retained.
+// SummaryTopic is where a host keeps its Summary, retained, with no topic
+// prefix; a host under one keeps it on Prefix.Topic(SummaryTopic(host)).
 func SummaryTopic(host string) string { return host + "/services" }
 
 // ParseSummary decodes a summary and checks what a sweep relies on.

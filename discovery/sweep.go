@@ -62,6 +62,10 @@ type SweepConfig struct {
 	// the retained topics): the sweep cannot settle until Expect is
 	// called.
 	ExpectLater bool
+	// TopicPrefix is the topic prefix of the hosts swept: replies from
+	// hosts under another prefix (their report's prefix, which replies
+	// copy) answer on the same reply topic but are not counted.
+	TopicPrefix services.Prefix
 	// Clock is the sweep's time; nil is the real clock.
 	Clock services.Clock
 }
@@ -435,6 +439,9 @@ func (a *Aggregator) Add(r Reply, now time.Time) bool {
 	}
 	if r.ReplyTo != "" && r.ReplyTo != a.cfg.ReplyTo {
 		return false // another sweeper that happened to pick our id
+	}
+	if r.Prefix != a.cfg.TopicPrefix {
+		return false // a host of another cluster sharing the broker
 	}
 	m := a.machine(r.Machine, r.Hostname, r.IPAddr, r.ExtAddr)
 	if m.ipaddr == "" {

@@ -524,3 +524,52 @@ func TestAggregatorVersionFromSummary(t *testing.T) {
 		t.Errorf("versions %v, want %v", got, want)
 	}
 }
+
+// TestAggregatorPrefix: hosts of clusters under different topic prefixes
+// answer on the same reply topic; a sweep counts only its own, and a reply
+// carries its report's prefix through the wire.
+func TestAggregatorPrefix(t *testing.T) {
+	under := func(p services.Prefix, host, machine string) Reply {
+		r := reply(host, machine, "gpio")
+		r.Prefix = p
+		return r
+	}
+	tests := []struct {
+		name   string
+		prefix services.Prefix
+		r      Reply
+		want   bool
+	}{
+		{"no prefix, a host with none", "", under("", "a", machA), true},
+		{"no prefix, a host under site1", "", under("site1", "b", machB), false},
+		{"site1, a host under site1", "site1", under("site1", "b", machB), true},
+		{"site1, a host with none", "site1", under("", "a", machA), false},
+		{"site1, a host under site2", "site1", under("site2", "c", machC), false},
+		{"farm/north, its own", "farm/north", under("farm/north", "c", machC), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := tt.r.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.r.Prefix == "" && strings.Contains(string(b), `"prefix"`) {
+				t.Errorf("a reply with no prefix names one: %s", b)
+			}
+			r, err := ParseReply(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := NewAggregator(SweepConfig{ReplyTo: "sweeper", ID: 42, TopicPrefix: tt.prefix})
+			a.Start(sweepStart)
+			if got := a.Add(r, sweepStart); got != tt.want {
+				t.Errorf("Add = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	bad := under("site1/", "a", machA)
+	b, _ := bad.Marshal()
+	if _, err := ParseReply(b); err == nil || !strings.Contains(err.Error(), "prefix") {
+		t.Errorf("a reply with prefix %q parsed: %v", bad.Prefix, err)
+	}
+}

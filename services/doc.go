@@ -20,6 +20,13 @@
 //	<host>/<service>/input/<name>  input values (retained)
 //	<host>/<service>/output/<name> output values (retained)
 //
+// With mqtt.topic_prefix, <host> is preceded by the prefix's levels
+// (site1/<host>/<service>/setup): Env.TopicPrefix reaches the runtime's
+// Topics, and a Prefix builds and reads every other topic of rollcall's.
+// Under a prefix, the topics rollcall reserves are the prefixed ones
+// (Prefix.Reserved); the unprefixed ones are the other systems' on the
+// broker.
+//
 // A sensor service publishes each reading as a JSON object,
 // {"value":…,"unit":"…","raw":…,"ts":"<RFC 3339>"}, on input/<name>, and
 // the value alone, a plain number, on input/<name>/value, both retained

@@ -10,8 +10,12 @@ import (
 
 // Env is what the host gives every service it builds.
 type Env struct {
-	// Host is this host's name, the first level of every topic.
+	// Host is this host's name, the first level of every topic below
+	// TopicPrefix.
 	Host string
+	// TopicPrefix is mqtt.topic_prefix: the levels above the host's in
+	// every topic; "" for none.
+	TopicPrefix Prefix
 	// StateDir keeps what must survive a restart; "" keeps nothing.
 	StateDir string
 	// Sim runs the service on its simulated driver, whatever its

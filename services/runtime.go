@@ -214,7 +214,7 @@ func NewRuntime[C Setup](opts RuntimeOptions[C], dev Device[C]) (*Runtime[C], er
 	log := env.Logger.With("service", opts.Kind)
 	rt := &Runtime[C]{
 		kind:    opts.Kind,
-		topics:  Topics{Host: env.Host, Service: opts.Kind},
+		topics:  Topics{Prefix: env.TopicPrefix, Host: env.Host, Service: opts.Kind},
 		log:     log,
 		env:     env,
 		dev:     dev,

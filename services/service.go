@@ -133,11 +133,20 @@ type HostDescription struct {
 
 // Topics builds the topics of one service of one host.
 type Topics struct {
+	// Prefix is mqtt.topic_prefix, the levels above the host's; "" for
+	// none.
+	Prefix  Prefix
 	Host    string
 	Service string
 }
 
-func (t Topics) base() string { return t.Host + "/" + t.Service }
+func (t Topics) base() string { return t.Prefix.Topic(t.Host, t.Service) }
+
+// Contains reports whether topic is one of the service's own: at or below
+// <prefix>/<host>/<service>.
+func (t Topics) Contains(topic string) bool {
+	return strings.HasPrefix(topic+"/", t.base()+"/")
+}
 
 // Setup is <host>/<service>/setup.
 func (t Topics) Setup() string { return t.base() + "/setup" }

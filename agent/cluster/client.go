@@ -5,7 +5,11 @@
 // Inventory, the one model of the cluster, printed by its Table or as JSON.
 //
 // A client needs only a broker and the discovery settings, never a host's
-// configuration: see Config.
+// configuration: see Config. With mqtt.topic_prefix, every topic a client
+// reads or writes lies under the prefix (site1/<host>/status,
+// site1/rollcall/inventory), and host names read off topics are the level
+// below it; the probe's reply topic does not move. A client sees only the
+// hosts under its own prefix.
 package cluster
 
 import (
@@ -15,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +36,24 @@ type Config struct {
 	Name      string
 	MQTT      session.Config
 	Discovery discovery.Config
+}
+
+// prefix is the levels every topic of rollcall's lies under.
+func (c Config) prefix() services.Prefix { return c.MQTT.TopicPrefix }
+
+// inventoryTopic is where the last sweep's result is kept, retained.
+func (c Config) inventoryTopic() string { return c.prefix().Topic(c.Discovery.InventoryTopic) }
+
+// host returns the host a topic read from a subscription such as
+// <prefix>/+/status names, and the rest below it ("status"); ok is false
+// for a topic outside the prefix.
+func (c Config) host(topic string) (host, rest string, ok bool) {
+	t, ok := c.prefix().Trim(topic)
+	if !ok {
+		return "", "", false
+	}
+	host, rest, _ = strings.Cut(t, "/")
+	return host, rest, true
 }
 
 // connect opens a short-lived session for a command run from a host.
@@ -67,11 +90,11 @@ func connect(ctx context.Context, cfg Config, role string, log *slog.Logger) (*s
 // mochi (processSubscribe queues them on the client's one outbound
 // channel before reading on) and nats-server all do (tested in
 // agent/clustertest). h keeps receiving later messages.
-func subscribeRetained(s *session.Session, filters []string, wait time.Duration, h services.Handler) error {
+func subscribeRetained(s *session.Session, p services.Prefix, filters []string, wait time.Duration, h services.Handler) error {
 	var (
 		once sync.Once
 		seen = make(chan struct{})
-		mark = syncTopic()
+		mark = syncTopic(p)
 	)
 	// The session subscribes at QoS 0: a stock mosquitto queues at most
 	// 1,000 QoS 1 messages for a client and drops the rest, and a read of
@@ -98,8 +121,11 @@ func subscribeRetained(s *session.Session, filters []string, wait time.Duration,
 	return nil
 }
 
-func syncTopic() string {
+// syncTopic is a fresh topic under <prefix>/rollcall/sync/ marking the end
+// of the retained messages: under the prefix, where a broker's ACL lets
+// rollcall publish.
+func syncTopic(p services.Prefix) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return "rollcall/sync/" + hex.EncodeToString(b[:])
+	return p.Topic("rollcall", "sync", hex.EncodeToString(b[:]))
 }

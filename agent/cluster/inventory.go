@@ -152,12 +152,13 @@ func ReadInventory(ctx context.Context, cfg Config, log *slog.Logger, watch func
 
 	var (
 		mu      sync.Mutex
-		r       = retained{status: map[string]string{}, descs: map[string]hostDesc{}, summary: map[string]bool{}}
+		r       = retained{prefix: cfg.prefix(), status: map[string]string{}, descs: map[string]hostDesc{}, summary: map[string]bool{}}
 		changed = make(chan struct{}, 1)
+		p       = cfg.prefix()
 	)
-	invTopic := cfg.Discovery.InventoryTopic
-	filters := []string{"+/status", "+/description", "+/services", invTopic}
-	err = subscribeRetained(s, filters, 3*time.Second, func(m services.Message) {
+	invTopic := cfg.inventoryTopic()
+	filters := []string{p.Topic("+", "status"), p.Topic("+", "description"), p.Topic("+", "services"), invTopic}
+	err = subscribeRetained(s, p, filters, 3*time.Second, func(m services.Message) {
 		mu.Lock()
 		defer mu.Unlock()
 		r.take(m, invTopic)
@@ -204,6 +205,8 @@ func ReadInventory(ctx context.Context, cfg Config, log *slog.Logger, watch func
 
 // retained is what the broker keeps about the cluster.
 type retained struct {
+	// prefix is the topic prefix the topics taken lie under.
+	prefix  services.Prefix
 	status  map[string]string
 	descs   map[string]hostDesc
 	summary map[string]bool // hosts with a rollcall summary
@@ -217,7 +220,11 @@ type hostDesc struct {
 }
 
 func (r *retained) take(m services.Message, invTopic string) {
-	host, kind, _ := strings.Cut(m.Topic, "/")
+	rest, ok := r.prefix.Trim(m.Topic)
+	if !ok {
+		return
+	}
+	host, kind, _ := strings.Cut(rest, "/")
 	switch {
 	case m.Topic == invTopic:
 		var inv Inventory

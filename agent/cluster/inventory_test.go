@@ -73,3 +73,24 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+// TestRetainedInventoryUnderPrefix: under a topic prefix, host names are
+// the level below it, and what lies outside it is another cluster's.
+func TestRetainedInventoryUnderPrefix(t *testing.T) {
+	r := retained{prefix: "farm/north", status: map[string]string{}, descs: map[string]hostDesc{}, summary: map[string]bool{}}
+	for _, m := range []struct{ topic, payload string }{
+		{"farm/north/pi1/status", "online"},
+		{"farm/north/pi1/description", `{"protocol":"rollcall/1","host":"pi1","machine":"aaaaaaaa","version":3,"services":[{"function":"gpio","inputs":[],"outputs":[]}]}`},
+		{"farm/north/pi1/services", `{"protocol":"rollcall/1","host":"pi1","machine":"aaaaaaaa","version":3,"services":[{"function":"gpio"}]}`},
+		// The same names with no prefix, or under another.
+		{"pi2/status", "online"},
+		{"pi2/description", `{"protocol":"rollcall/1","host":"pi2","machine":"bbbbbbbb","version":1,"services":[]}`},
+		{"farm/south/pi3/description", `{"protocol":"rollcall/1","host":"pi3","machine":"cccccccc","version":1,"services":[]}`},
+	} {
+		r.take(services.Message{Topic: m.topic, Payload: []byte(m.payload), Retained: true}, "farm/north/rollcall/inventory")
+	}
+	inv := r.inventory()
+	if len(inv.Hosts) != 1 || inv.Hosts[0].Host != "pi1" || inv.Hosts[0].Status != "online" || inv.Hosts[0].Version != 3 {
+		t.Errorf("hosts %+v, want pi1 alone, online at version 3", inv.Hosts)
+	}
+}

@@ -85,7 +85,8 @@ var ErrNoAnswer = errors.New("no answer")
 // DefaultRequestTimeout is how long a request waits for its result.
 const DefaultRequestTimeout = 5 * time.Second
 
-// Do sends payload to <host>/<service>/<suffix> (suffix "setup",
+// Do sends payload to <host>/<service>/<suffix> (under the topic prefix,
+// when there is one; suffix "setup",
 // "set/<name>", "control", "get[/...]") with a fresh request id, and
 // waits for the result carrying that id. A JSON or YAML object payload
 // gets the id added; anything else is sent as a JSON object built by the
@@ -117,7 +118,7 @@ func (c *Client) Do(ctx context.Context, host, service, suffix string, payload m
 	if err := c.results(host, service); err != nil {
 		return Result{}, err
 	}
-	topic := host + "/" + service + "/" + suffix
+	topic := c.cfg.prefix().Topic(host, service, suffix)
 	if err := c.s.PublishWait(topic, 1, false, b, DefaultRequestTimeout); err != nil {
 		return Result{}, fmt.Errorf("%s: %w", topic, err)
 	}
@@ -144,7 +145,7 @@ func (c *Client) Do(ctx context.Context, host, service, suffix string, payload m
 // results subscribes, once, to a service's result topic, subscribing
 // before any request is sent so that no result is missed.
 func (c *Client) results(host, service string) error {
-	topic := host + "/" + service + "/result"
+	topic := services.Topics{Prefix: c.cfg.prefix(), Host: host, Service: service}.Result()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.subbed[topic] {
@@ -221,8 +222,9 @@ func (c *Client) Hosts(ctx context.Context) ([]discovery.Summary, error) {
 		status = map[string]string{}
 		sums   = map[string]discovery.Summary{}
 	)
-	err := subscribeRetained(c.s, []string{"+/status", "+/services"}, 3*time.Second, func(m services.Message) {
-		host, kind, _ := strings.Cut(m.Topic, "/")
+	p := c.cfg.prefix()
+	err := subscribeRetained(c.s, p, []string{p.Topic("+", "status"), p.Topic("+", "services")}, 3*time.Second, func(m services.Message) {
+		host, kind, _ := c.cfg.host(m.Topic)
 		mu.Lock()
 		defer mu.Unlock()
 		switch kind {
@@ -248,11 +250,12 @@ func (c *Client) Hosts(ctx context.Context) ([]discovery.Summary, error) {
 	return out, nil
 }
 
-// Retained reads the retained messages under filter, by topic.
+// Retained reads the retained messages under filter, by topic. The filter
+// is taken as it is, the topic prefix not added.
 func (c *Client) Retained(ctx context.Context, filter string) (map[string][]byte, error) {
 	var mu sync.Mutex
 	got := map[string][]byte{}
-	err := subscribeRetained(c.s, []string{filter}, 3*time.Second, func(m services.Message) {
+	err := subscribeRetained(c.s, c.cfg.prefix(), []string{filter}, 3*time.Second, func(m services.Message) {
 		if !m.Retained {
 			return
 		}
@@ -265,6 +268,19 @@ func (c *Client) Retained(ctx context.Context, filter string) (map[string][]byte
 	return got, err
 }
 
+// Descriptions reads the retained descriptions of host, or of every host
+// when host is "+", by host name.
+func (c *Client) Descriptions(ctx context.Context, host string) (map[string][]byte, error) {
+	raw, err := c.Retained(ctx, c.cfg.prefix().Topic(host, "description"))
+	out := make(map[string][]byte, len(raw))
+	for topic, b := range raw {
+		if h, kind, ok := c.cfg.host(topic); ok && kind == "description" {
+			out[h] = b
+		}
+	}
+	return out, err
+}
+
 // Forget clears the retained topics of a host that is gone: its status,
 // description, summary, values and any request retained by mistake. A
 // host that says it is online is refused unless force is set: its agent
@@ -273,11 +289,12 @@ func (c *Client) Forget(ctx context.Context, host string, force bool) ([]string,
 	if !services.ValidTopicName(host) {
 		return nil, fmt.Errorf("%q is not a host name", host)
 	}
-	topics, err := c.Retained(ctx, host+"/#")
+	p := c.cfg.prefix()
+	topics, err := c.Retained(ctx, p.Topic(host, "#"))
 	if err != nil {
 		return nil, err
 	}
-	if string(topics[host+"/status"]) == "online" && !force {
+	if string(topics[p.Topic(host, "status")]) == "online" && !force {
 		return nil, fmt.Errorf("%s says it is online: stop its agent first, or use --force", host)
 	}
 	var cleared []string
@@ -311,8 +328,13 @@ func (c *Client) Watch(ctx context.Context, host, service string, f func(Change)
 		svc = service
 	}
 	changes := make(chan Change, 256)
-	err := c.s.SubscribeAll([]string{host + "/" + svc + "/input/+", host + "/" + svc + "/output/+", host + "/status"}, func(m services.Message) {
-		parts := strings.Split(m.Topic, "/")
+	p := c.cfg.prefix()
+	err := c.s.SubscribeAll([]string{p.Topic(host, svc, "input", "+"), p.Topic(host, svc, "output", "+"), p.Topic(host, "status")}, func(m services.Message) {
+		rest, ok := p.Trim(m.Topic)
+		if !ok {
+			return
+		}
+		parts := strings.Split(rest, "/")
 		ch := Change{Time: time.Now(), Host: parts[0], Value: string(m.Payload), Retained: m.Retained}
 		if len(parts) == 2 {
 			ch.Kind, ch.Name = "status", "status"

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,7 +105,7 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 	var expected chan []string
 	if !opts.NoRetained {
 		expected = make(chan []string, 1)
-		go readRetained(s, cfg.Discovery.InventoryTopic, summaries, expected, done, markWait(opts.Timeout), log)
+		go readRetained(s, cfg, summaries, expected, done, markWait(opts.Timeout), log)
 	}
 
 	bc, err := discovery.NewBroadcaster(discovery.BroadcastConfig{
@@ -140,6 +139,7 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		MaxProbes:   opts.MaxProbes,
 		JitterMS:    jitter,
 		AckToken:    token,
+		TopicPrefix: cfg.prefix(),
 	}, discovery.SweepIO{Send: bc.Send, Replies: replies, Acks: acks, Summaries: summaries, Expected: expected})
 	// Nothing reads the channels any more. Late replies (a large cluster
 	// sends thousands) must not fill them and block the session, which
@@ -153,8 +153,8 @@ func Sweep(ctx context.Context, cfg Config, opts SweepOptions, log *slog.Logger)
 		opts.OnResult(inv)
 	}
 	if b, err := json.Marshal(inv); err == nil {
-		if err := s.PublishWait(cfg.Discovery.InventoryTopic, 1, true, b, 2*time.Second); err != nil {
-			log.Warn("publish sweep result", "topic", cfg.Discovery.InventoryTopic, "err", err)
+		if err := s.PublishWait(cfg.inventoryTopic(), 1, true, b, 2*time.Second); err != nil {
+			log.Warn("publish sweep result", "topic", cfg.inventoryTopic(), "err", err)
 		}
 	}
 	return inv, nil
@@ -186,19 +186,21 @@ func keyBytes(k string) []byte {
 // once the broker has delivered what it keeps, the hosts that are online
 // (by their status, or by the last sweep, so that a host that died since
 // is named missing once) go to expected.
-func readRetained(s *session.Session, inventoryTopic string, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, wait time.Duration, log *slog.Logger) {
+func readRetained(s *session.Session, cfg Config, summaries chan<- discovery.Summary, expected chan<- []string, done <-chan struct{}, wait time.Duration, log *slog.Logger) {
 	var (
-		mu     sync.Mutex
-		online []string            // by status, or by the last sweep
-		hosts  = map[string]bool{} // with a rollcall summary
-		sent   bool
-		mark   = syncTopic()
+		mu             sync.Mutex
+		online         []string            // by status, or by the last sweep
+		hosts          = map[string]bool{} // with a rollcall summary
+		sent           bool
+		p              = cfg.prefix()
+		mark           = syncTopic(p)
+		inventoryTopic = cfg.inventoryTopic()
 	)
 	// QoS 0, as subscribeRetained does: at QoS 1 a stock mosquitto drops
 	// what it cannot queue (over 1000 messages), the mark included, and
 	// the sweep then waits for its timeout.
-	err := s.SubscribeAll([]string{"+/status", "+/services", inventoryTopic, mark}, func(m services.Message) {
-		host, kind, _ := strings.Cut(m.Topic, "/")
+	err := s.SubscribeAll([]string{p.Topic("+", "status"), p.Topic("+", "services"), inventoryTopic, mark}, func(m services.Message) {
+		host, kind, _ := cfg.host(m.Topic)
 		switch {
 		case m.Topic == mark:
 			mu.Lock()

@@ -283,11 +283,11 @@ func (s *Server) readDescriptions(ctx context.Context) (map[string]detail, error
 		return nil, err
 	}
 	defer c.Close()
-	raw, err := c.Retained(ctx, "+/description")
+	raw, err := c.Descriptions(ctx, "+")
 	out := map[string]detail{}
-	for topic, b := range raw {
+	for name, b := range raw {
 		host, d, ok := parseDetail(b)
-		if ok && topic == host+"/description" {
+		if ok && name == host {
 			out[host] = d
 		}
 	}

@@ -69,6 +69,10 @@
 //	                    there and in <host>/description, nowhere else)
 //	<host>/<svc>/status "online"/"offline" (a program outside the agent)
 //
+// under the host's mqtt.topic_prefix when it has one (Info.TopicPrefix),
+// as are the state and command topics, which come from the description.
+// The discovery topic itself stays under Home Assistant's own prefix.
+//
 // An external service that goes offline keeps its entities, unavailable;
 // only a cleared description removes them.
 //

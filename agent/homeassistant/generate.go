@@ -20,6 +20,10 @@ type Info struct {
 	// Model is the board as its device tree names it ("Raspberry Pi Zero
 	// W Rev 1.1"), or "" when the agent cannot tell.
 	Model string
+	// TopicPrefix is the host's mqtt.topic_prefix: the availability
+	// topics lie under it, as the state and command topics the
+	// description names already do.
+	TopicPrefix services.Prefix
 }
 
 // What the device and origin blocks say about rollcall.
@@ -137,7 +141,7 @@ func Generate(d services.HostDescription, info Info) DeviceConfig {
 	}
 	uids := map[string]bool{}
 	for _, s := range d.Services {
-		avty := availability(d.Host, s)
+		avty := availability(info.TopicPrefix, d.Host, s)
 		add := func(it services.Interface, output bool) {
 			if it.Topic == "" || it.Name == "" {
 				return
@@ -219,12 +223,12 @@ func step(lo, hi float64) float64 {
 // availability is where an interface's service says it is up: the host's
 // status, and the service's own health. A built-in service's health is in
 // the host's summary; a program outside the agent keeps its own status.
-func availability(host string, s services.Description) []Availability {
-	a := []Availability{{Topic: host + "/status"}}
+func availability(p services.Prefix, host string, s services.Description) []Availability {
+	a := []Availability{{Topic: p.Topic(host, "status")}}
 	if s.External {
-		return append(a, Availability{Topic: host + "/" + s.Function + "/status"})
+		return append(a, Availability{Topic: p.Topic(host, s.Function, "status")})
 	}
-	return append(a, Availability{Topic: discovery.SummaryTopic(host), ValueTemplate: fmt.Sprintf(healthTemplate, jinjaString(s.Function))})
+	return append(a, Availability{Topic: p.Topic(discovery.SummaryTopic(host)), ValueTemplate: fmt.Sprintf(healthTemplate, jinjaString(s.Function))})
 }
 
 // jinjaString quotes s as a Jinja string literal.

@@ -492,3 +492,38 @@ func FuzzGenerate(f *testing.F) {
 		}
 	})
 }
+
+// TestGenerateTopicPrefix: under a topic prefix, every entity's
+// availability follows the host's prefixed status and summary, or an
+// external service's prefixed status.
+func TestGenerateTopicPrefix(t *testing.T) {
+	tests := []struct {
+		name   string
+		desc   string
+		prefix services.Prefix
+	}{
+		{"built-in services, one level", "simpi.json", "site1"},
+		{"built-in services, two levels", "simpi.json", "farm/north"},
+		{"an external service", "external.json", "site1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := readDescription(t, tt.desc)
+			cfg := Generate(d, Info{TopicPrefix: tt.prefix})
+			if len(cfg.Components) == 0 {
+				t.Fatal("no components")
+			}
+			for key, c := range cfg.Components {
+				if len(c.Availability) != 2 {
+					t.Fatalf("%s: availability %+v", key, c.Availability)
+				}
+				if want := string(tt.prefix) + "/" + d.Host + "/status"; c.Availability[0].Topic != want {
+					t.Errorf("%s: host availability on %q, want %q", key, c.Availability[0].Topic, want)
+				}
+				if got := c.Availability[1].Topic; !strings.HasPrefix(got, string(tt.prefix)+"/"+d.Host+"/") {
+					t.Errorf("%s: service availability on %q, not under %s/%s/", key, got, tt.prefix, d.Host)
+				}
+			}
+		})
+	}
+}

@@ -61,6 +61,12 @@ type Config struct {
 	// retrying a wrong password never helps. 0 never gives up.
 	MaxAuthFailures int `json:"max_auth_failures"`
 	TLS             TLS `json:"tls"`
+	// TopicPrefix puts every topic of rollcall's under these levels
+	// ("site1": site1/<host>/status, site1/rollcall/inventory) on a
+	// broker shared with other systems; "" (the default) puts none. The
+	// session itself publishes where it is told: its users build their
+	// topics with it (see services.Prefix).
+	TopicPrefix services.Prefix `json:"topic_prefix"`
 }
 
 // TLS is the broker connection's TLS: a CA to trust and an optional client

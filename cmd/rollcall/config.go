@@ -38,6 +38,7 @@ var flagKeys = map[string]string{
 	"tls-ca":          "mqtt.tls.ca",
 	"tls-cert":        "mqtt.tls.cert",
 	"tls-key":         "mqtt.tls.key",
+	"topic-prefix":    "mqtt.topic_prefix",
 	"port":            "discovery.port",
 	"interface":       "discovery.interfaces",
 	"target":          "discovery.targets",
@@ -85,6 +86,7 @@ func addConfigFlags(cmd *cobra.Command, groups int) {
 		f.String("tls-ca", "", "CA certificate (PEM) the broker's certificate must chain to")
 		f.String("tls-cert", "", "client certificate (PEM) for brokers that ask for one")
 		f.String("tls-key", "", "the client certificate's key (PEM)")
+		f.String("topic-prefix", "", "topic levels all of rollcall's topics go under (site1: site1/<host>/status) on a broker shared with other systems")
 	}
 	if groups&flagsSweep != 0 {
 		f.StringSlice("interface", nil, "interfaces to broadcast on (default: every broadcast-capable one)")

@@ -349,3 +349,118 @@ func captureStderr(t *testing.T, f func()) string {
 	w.Close()
 	return string(<-done)
 }
+
+// TestConfigTopicPrefix: mqtt.topic_prefix comes from the file, the
+// environment or --topic-prefix like every mqtt key, and is checked as
+// strictly: whole topic levels, nothing a broker would take as a wildcard
+// or keep for itself.
+func TestConfigTopicPrefix(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	empty := write("empty.yaml", "# nothing\n")
+	tests := []struct {
+		name    string
+		file    string
+		args    []string
+		env     map[string]string
+		want    services.Prefix // when good
+		message string          // in the error on mqtt.topic_prefix, when bad
+	}{
+		{name: "default none", want: ""},
+		{name: "file, one level", file: "mqtt: {topic_prefix: site1}\n", want: "site1"},
+		{name: "file, two levels", file: "mqtt: {topic_prefix: farm/north}\n", want: "farm/north"},
+		{name: "environment", env: map[string]string{"ROLLCALL_MQTT_TOPIC_PREFIX": "site2"}, want: "site2"},
+		{name: "flag over environment", args: []string{"--topic-prefix", "site3"}, env: map[string]string{"ROLLCALL_MQTT_TOPIC_PREFIX": "site2"}, want: "site3"},
+		{name: "flag empties the file's", file: "mqtt: {topic_prefix: site1}\n", args: []string{"--topic-prefix="}, want: ""},
+		{name: "plus", file: "mqtt: {topic_prefix: \"site+\"}\n", message: `"site+" has a wildcard`},
+		{name: "hash", file: "mqtt: {topic_prefix: \"site/#\"}\n", message: `"site/#" has a wildcard`},
+		{name: "NUL from the environment", env: map[string]string{"ROLLCALL_MQTT_TOPIC_PREFIX": "si\x01te"}, message: "control character"},
+		{name: "control character", file: "mqtt: {topic_prefix: \"site\\t1\"}\n", message: "control character"},
+		{name: "dollar", args: []string{"--topic-prefix", "$SYS"}, message: `"$SYS" starts with '$'`},
+		{name: "leading slash", args: []string{"--topic-prefix", "/site1"}, message: `"/site1" has an empty level`},
+		{name: "trailing slash", file: "mqtt: {topic_prefix: site1/}\n", message: `"site1/" has an empty level`},
+		{name: "empty level", file: "mqtt: {topic_prefix: farm//north}\n", message: `"farm//north" has an empty level`},
+		{name: "too long", file: "mqtt: {topic_prefix: " + strings.Repeat("x", 65) + "}\n", message: "longer than 64 bytes"},
+		{name: "not a string", file: "mqtt: {topic_prefix: [a, b]}\n", message: "string"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			file := empty
+			if tc.file != "" {
+				file = write(strings.ReplaceAll(tc.name, " ", "_")+".yaml", tc.file)
+			}
+			cfg, err := load(t, append([]string{"--config", file}, tc.args...)...)
+			if tc.message == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cfg.MQTT.TopicPrefix != tc.want {
+					t.Errorf("mqtt.topic_prefix %q, want %q", cfg.MQTT.TopicPrefix, tc.want)
+				}
+				if cfg.Client().MQTT.TopicPrefix != tc.want {
+					t.Errorf("the commands' client has prefix %q, want %q", cfg.Client().MQTT.TopicPrefix, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			line := ""
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.HasPrefix(l, "  mqtt.topic_prefix: ") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tc.message) {
+				t.Errorf("no mqtt.topic_prefix line saying %q:\n%v", tc.message, err)
+			}
+		})
+	}
+}
+
+// TestConfigUnderTopicPrefix: with a prefix, what it does not move (the
+// report and reply topics, Home Assistant's) may not land among the
+// topics it does, and an on_change is checked against the prefixed
+// topics.
+func TestConfigUnderTopicPrefix(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		file string
+		key  string // named in the error; "" for a good file
+	}{
+		{name: "on_change to a prefixed set topic", file: "gpio:\n  output: [{name: lamp, pin: 23}]\n  input: [{name: b, pin: 22, on_change: site1/pi2/gpio/set/lamp}]\n"},
+		{name: "on_change to another system", file: "gpio:\n  output: [{name: lamp, pin: 23}]\n  input: [{name: b, pin: 22, on_change: zigbee2mqtt/lamp/set}]\n"},
+		{name: "on_change to a prefixed status", file: "gpio:\n  input: [{name: b, pin: 22, on_change: site1/pi2/status}]\n", key: "gpio.input[0].on_change"},
+		{name: "on_change to its own prefixed set topic", file: "gpio:\n  output: [{name: lamp, pin: 23}]\n  input: [{name: b, pin: 22, on_change: site1/pi1/gpio/set/lamp}]\n", key: "gpio.input[0].on_change"},
+		{name: "reply topic among the hosts'", file: "discovery: {reply_topic: site1/pi2/gpio/setup, reply_prefixes: [site1/]}\n", key: "discovery.reply_topic"},
+		{name: "report topic among the hosts'", file: "discovery: {report_topic: site1/rollcall/reports}\n", key: "discovery.report_topic"},
+		{name: "home assistant under this host", file: "homeassistant: {enabled: true, prefix: site1/pi1/ha}\n", key: "homeassistant.prefix"},
+		{name: "home assistant among rollcall's", file: "homeassistant: {enabled: true, prefix: site1/rollcall}\n", key: "homeassistant.prefix"},
+		{name: "home assistant beside the hosts", file: "homeassistant: {enabled: true, prefix: pi1}\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			if err := os.WriteFile(f, []byte("host: pi1\nmqtt: {topic_prefix: site1}\n"+tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := load(t, "--config", f)
+			switch {
+			case tc.key == "" && err != nil:
+				t.Fatal(err)
+			case tc.key != "" && (err == nil || !strings.Contains(err.Error(), "\n  "+tc.key+":")):
+				t.Errorf("want an error on %s, got: %v", tc.key, err)
+			}
+		})
+	}
+}

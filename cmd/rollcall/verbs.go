@@ -194,11 +194,11 @@ func newGetCmd() *cobra.Command {
 			defer c.Close()
 			w := cmd.OutOrStdout()
 			if len(a) == 1 {
-				got, err := c.Retained(ctx, a[0]+"/description")
+				got, err := c.Descriptions(ctx, a[0])
 				if err != nil {
 					return err
 				}
-				b, ok := got[a[0]+"/description"]
+				b, ok := got[a[0]]
 				if !ok {
 					return statusError{exitIncomplete, fmt.Errorf("%s: no description retained: is it a rollcall host?", a[0])}
 				}

@@ -118,7 +118,7 @@ func (c RangerConfig) temperatureTopic(own services.Topics) string {
 	if c.Temperature == "" || strings.Contains(c.Temperature, "/") {
 		return c.Temperature
 	}
-	return services.Topics{Host: own.Host, Service: "dht22"}.Input(c.Temperature + "_temperature")
+	return services.Topics{Prefix: own.Prefix, Host: own.Host, Service: "dht22"}.Input(c.Temperature + "_temperature")
 }
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9_.:@,-]{1,64}$`)
@@ -213,15 +213,16 @@ func checkFollow(own services.Topics, topic string) string {
 	if !services.ValidTopic(topic) {
 		return fmt.Sprintf("%q is not a plain topic (no + # control characters or leading $, at most 256 bytes)", services.Truncate(topic, 70))
 	}
-	if strings.HasPrefix(topic+"/", own.Host+"/"+own.Service+"/") {
+	if own.Contains(topic) {
 		return fmt.Sprintf("%q is a topic of this service itself", services.Truncate(topic, 70))
 	}
-	lv := strings.Split(topic, "/")
-	if (len(lv) == 4 || len(lv) == 5 && lv[4] == "value") && (lv[2] == "input" || lv[2] == "output") {
+	rest, under := own.Prefix.Trim(topic)
+	lv := strings.Split(rest, "/")
+	if under && (len(lv) == 4 || len(lv) == 5 && lv[4] == "value") && (lv[2] == "input" || lv[2] == "output") {
 		return ""
 	}
-	if services.Reserved(topic) {
-		return fmt.Sprintf("%q is a topic rollcall uses for requests or state; name <host>/<service>/input/<name> or a topic of your own", services.Truncate(topic, 70))
+	if own.Prefix.Reserved(topic) {
+		return fmt.Sprintf("%q is a topic rollcall uses for requests or state; name %s or a topic of your own", services.Truncate(topic, 70), own.Prefix.Topic("<host>/<service>/input/<name>"))
 	}
 	return ""
 }
