@@ -545,3 +545,44 @@ func TestExternalPythonReconnect(t *testing.T) {
 		t.Errorf("get after the broker restarted: %+v", r)
 	}
 }
+
+// TestExternalPythonUnderPrefix: the example program under the agent's
+// mqtt.topic_prefix (--topic-prefix) lives under the prefix like the
+// built-in services: the host lists it, a sweep under the prefix lists it
+// with its prefixed topics, and it answers on its prefixed result topic.
+func TestExternalPythonUnderPrefix(t *testing.T) {
+	requirePythonPaho(t)
+	b := embeddedBroker(t)
+	c := newTestCluster(t, b.URL())
+	cfg := c.config("pi1")
+	cfg.MQTT.TopicPrefix = "site1"
+	a := c.start(cfg)
+	startDisplay(t, "--host", "pi1", "--broker", b.URL(), "--topic-prefix", "site1", "--delay", "0.2",
+		"--state", filepath.Join(t.TempDir(), "display.json"), "--keepalive", "5")
+	waitFor(t, 10*time.Second, "pi1 to list display", func() bool {
+		return slices.ContainsFunc(a.Describe().Services, func(d services.Description) bool { return d.Function == "display" })
+	})
+
+	sc := c.config("sweeper")
+	sc.MQTT.TopicPrefix = "site1"
+	inv, err := cluster.Sweep(context.Background(), sc.Client(), cluster.SweepOptions{Expect: 1, Timeout: 5 * time.Second}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inv.Sweep.Complete || len(inv.Hosts) != 1 {
+		t.Fatalf("sweep under the prefix: complete %v, hosts %+v", inv.Sweep.Complete, inv.Hosts)
+	}
+	i := slices.IndexFunc(inv.Hosts[0].Services, func(s discovery.ServiceInfo) bool { return s.Function == "display" })
+	if i < 0 || inv.Hosts[0].Services[i].Setup != "site1/pi1/display/setup" {
+		t.Fatalf("sweep under the prefix: services %+v, want display with site1/pi1/display/setup", inv.Hosts[0].Services)
+	}
+
+	u := newMQTTUser(t, b.URL(), "site1/pi1")
+	from := u.mark()
+	u.publish("site1/pi1/display/set/text", []byte(`{"id":"p1","value":"hello"}`))
+	m, _ := u.await(from, "the display's result under the prefix", func(m userMsg) bool { return m.topic == "site1/pi1/display/result" })
+	var r displayResult
+	if err := json.Unmarshal([]byte(m.payload), &r); err != nil || r.Status != "ok" {
+		t.Errorf("result %q: %v", m.payload, err)
+	}
+}

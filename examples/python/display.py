@@ -241,6 +241,22 @@ def reserved(topic: str) -> bool:
     return levels[2] in ("set", "get", "input", "output")
 
 
+def reserved_under(prefix: str, topic: str) -> bool:
+    """Whether a reply topic is rollcall's, under the topic prefix or not
+    (services.Prefix.Reserved): a probe to one cluster may not overwrite
+    another's state on the same broker."""
+    if reserved(topic):
+        return True
+    return bool(prefix) and topic.startswith(prefix + "/") and reserved(topic[len(prefix) + 1:])
+
+
+def valid_prefix(prefix: str) -> bool:
+    """Whether prefix can be mqtt.topic_prefix: topic levels, none empty,
+    no wildcards or control characters, not starting with $."""
+    return prefix == "" or (valid_topic(prefix) and "" not in prefix.split("/")
+                            and len(prefix.encode("utf-8")) <= 64)
+
+
 def valid_name(name: str) -> bool:
     """Whether name can be one level of a topic, as host names must."""
     return (valid_topic(name) and "/" not in name and len(name.encode("utf-8")) <= 64)
@@ -331,7 +347,8 @@ class DisplayService:
         self.args = args
         self.log = log
         self.host = args.host
-        self.base = "%s/%s" % (args.host, SERVICE)
+        # Under the agent's mqtt.topic_prefix, when it has one.
+        self.base = "/".join(l for l in (args.topic_prefix, args.host, SERVICE) if l)
         self.display = Display(log)
         self.state = StateFile(args.state) if args.state else None
 
@@ -533,12 +550,15 @@ class DisplayService:
             return  # another host's: every host's reports share the topic
         if self.args.machine and report.get("machine") != self.args.machine:
             return  # another machine under this host's name: a conflict
+        if report.get("prefix", "") != self.args.topic_prefix:
+            return  # a host of the same name in a cluster under another prefix
         topic, rid = report.get("topic"), report.get("id")
         # A monitor never asks for replies on a topic rollcall reserves or
         # on the report topic (discovery.CheckReplyTopic): such a report is
         # forged, and answering it would overwrite a status, feed a service
         # a request, or answer itself forever.
-        if (not valid_topic(topic) or reserved(topic) or topic == self.args.report_topic
+        if (not valid_topic(topic) or reserved_under(self.args.topic_prefix, topic)
+                or topic == self.args.report_topic
                 or topic.startswith(self.args.report_topic + "/")
                 or isinstance(rid, bool) or not isinstance(rid, int)):
             self.warn("report", "ignored a report with reply topic %s and id %s: "
@@ -789,6 +809,9 @@ def parse_args(argv):
     p.add_argument("--keepalive", type=int, default=30,
                    help="seconds; the broker says offline 1.5 keepalives after the program "
                         "goes silent")
+    p.add_argument("--topic-prefix", default=env("ROLLCALL_MQTT_TOPIC_PREFIX") or "",
+                   help="the agent's mqtt.topic_prefix: the service's topics go under it "
+                        "(default: $ROLLCALL_MQTT_TOPIC_PREFIX, else none)")
     p.add_argument("--report-topic", default="/udp/report",
                    help="the agents' discovery.report_topic")
     p.add_argument("--machine", default="",
@@ -804,6 +827,10 @@ def parse_args(argv):
     if not valid_name(args.host):
         p.error("--host %r: want one topic level: 1-64 bytes, no / + # or control characters, "
                 "not starting with $" % args.host)
+    if not valid_prefix(args.topic_prefix):
+        p.error("--topic-prefix %r: want topic levels (site1, farm/north): no empty level, "
+                "no + # or control characters, not starting with $, at most 64 bytes"
+                % args.topic_prefix)
     if not valid_topic(args.report_topic):
         p.error("--report-topic %r is not a topic one can subscribe to without wildcards"
                 % args.report_topic)
