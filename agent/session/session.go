@@ -124,7 +124,8 @@ type Session struct {
 
 	mu        sync.Mutex
 	subs      map[string]*subscription
-	done      chan struct{} // closed by Close: stops every handler goroutine
+	routes    atomic.Pointer[routes] // from subs, for the reader
+	done      chan struct{}          // closed by Close: stops every handler goroutine
 	closeOnce sync.Once
 
 	onConnect func()
@@ -196,18 +197,6 @@ type subscription struct {
 	h     services.Handler
 }
 
-// callback is the subscription's paho handler: it only queues, so the
-// client's router never waits on a handler.
-func (sub *subscription) callback(done <-chan struct{}, received *atomic.Uint64) paho.MessageHandler {
-	return func(_ paho.Client, m paho.Message) {
-		received.Add(1)
-		select {
-		case sub.queue <- services.Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()}:
-		case <-done:
-		}
-	}
-}
-
 // Options are what a Session needs to connect.
 type Options struct {
 	Config   Config
@@ -254,6 +243,7 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 		SetConnectionNotificationHandler(s.onNotification).
 		SetWriteTimeout(5 * time.Second).
 		SetOrderMatters(true).
+		SetDefaultPublishHandler(s.route).
 		SetOnConnectHandler(func(paho.Client) { s.connected() }).
 		SetConnectionAttemptHandler(func(_ *url.URL, tc *tls.Config) *tls.Config {
 			s.touch()
@@ -455,6 +445,7 @@ func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 	for _, f := range filters {
 		s.subs[f] = sub
 	}
+	s.rebuildRoutes()
 	s.mu.Unlock()
 	go func() {
 		for {
@@ -507,7 +498,8 @@ func (s *Session) send(sub *subscription, filters []string) paho.Token {
 	for _, f := range filters {
 		m[f] = subscribeQoS
 	}
-	return s.client.SubscribeMultiple(m, sub.callback(s.done, &s.counts.received))
+	// No paho handler: route delivers every message (see route.go).
+	return s.client.SubscribeMultiple(m, nil)
 }
 
 // subscribeWait bounds the wait for a SUBACK. It is not what ends a wait

@@ -2,8 +2,10 @@ package servicestest
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/rollcall/rollcall/services"
 )
@@ -21,6 +23,11 @@ func FuzzSetup[C services.Setup](f *testing.F, topics services.Topics, holds map
 	}
 	claims := Claims(f, holds)
 	f.Fuzz(func(t *testing.T, payload []byte) {
+		// A payload that never finishes would hang a service's goroutine
+		// for good; the fuzzer only sees its workers go quiet. This makes
+		// it a crash, which the fuzzer saves with its input.
+		hang := time.AfterFunc(fuzzHang, func() { panic(fmt.Sprintf("setup still not decoded and checked after %v: %q", fuzzHang, payload)) })
+		defer hang.Stop()
 		var cfg C
 		errs := services.Decode(payload, services.MaxPayload, &cfg)
 		if errs == nil {
@@ -47,6 +54,10 @@ func FuzzSetup[C services.Setup](f *testing.F, topics services.Topics, holds map
 		}
 	})
 }
+
+// fuzzHang is how long one payload may take: a few hundred microseconds
+// is usual, so this is a hang on any machine.
+const fuzzHang = 5 * time.Second
 
 // emptyListsNil returns c with its empty lists nil: a setup's "[]" and
 // a list left out read back alike.
