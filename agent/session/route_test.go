@@ -61,7 +61,7 @@ func TestRouteOncePerSubscription(t *testing.T) {
 	c := &subscription{queue: make(chan services.Message, 8)}
 	for f, sub := range map[string]*subscription{
 		"pi1/status": a, "+/status": a, "#": a, // three filters, one subscription
-		"pi1/+": b,
+		"pi1/+":      b,
 		"pi2/status": c,
 	} {
 		s.subs[f] = sub
