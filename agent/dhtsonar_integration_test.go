@@ -207,7 +207,13 @@ func TestSensorsDeadband(t *testing.T) {
 				return ok && math.Abs(m-want) < 0.03
 			}
 		}
+		// Far, then near: the target starts near, and a reading within the
+		// deadband of the last one published (perhaps before this test
+		// looked) is not published again.
 		from := u.mark()
+		u.publish(sensorTarget, []byte("1"))
+		u.reading(from, "pi1/sonar/input/front", near(1.5))
+		from = u.mark()
 		u.publish(sensorTarget, []byte("0"))
 		u.reading(from, "pi1/sonar/input/front", near(0.5))
 		// Let it settle (a reading of the walking target may have matched),
