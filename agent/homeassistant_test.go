@@ -310,20 +310,27 @@ func haEndToEnd(t *testing.T, url string) {
 		t.Errorf("heater component %v", c)
 	}
 
-	// Removed: first with its platform alone, then left out.
+	// Removed: the retained config carries it with its platform alone
+	// (how Home Assistant removes a component) until Home Assistant's
+	// next birth, so that one down at this moment learns of it too.
 	ha.publish("hapi/gpio/setup", false, `{"output":[{"name":"pump_drive","pin":25},{"name":"lamp","pin":23}],"input":[{"name":"button","pin":22,"pull":"down"}]}`)
-	m = ha.next(haTopic, "the heater reduced to its platform", func(m paho.Message) bool {
+	isRemoval := func(m paho.Message) bool {
 		c := parseHAConfig(t, m.Payload()).Cmps["gpio_heater"]
 		return len(c) == 1 && c["p"] == "switch"
-	})
+	}
+	m = ha.next(haTopic, "the heater reduced to its platform", isRemoval)
 	if n := len(parseHAConfig(t, m.Payload()).Cmps); n != 6 {
 		t.Errorf("removal config has %d components, want the 5 left and the heater", n)
 	}
-	final := ha.next(haTopic, "the config without the heater", hasComponent("gpio_heater", false)).Payload()
+	if m := newHAClient(t, url, "homeassistant", haTopic).next(haTopic, "the retained config", func(paho.Message) bool { return true }); !isRemoval(m) {
+		t.Errorf("a Home Assistant starting now reads %s, without the heater's removal", m.Payload())
+	}
 
-	// Home Assistant restarts: the same config again.
+	// Home Assistant restarts: the removal again, then the config of what
+	// there is.
 	ha.publish("homeassistant/status", false, "online")
-	ha.next(haTopic, "the config after Home Assistant's birth", func(m paho.Message) bool { return bytes.Equal(m.Payload(), final) })
+	ha.next(haTopic, "the removal at Home Assistant's birth", isRemoval)
+	final := ha.next(haTopic, "the config without the heater", hasComponent("gpio_heater", false)).Payload()
 
 	// What a Home Assistant starting now reads.
 	late := newHAClient(t, url, "homeassistant", haTopic)
@@ -439,11 +446,15 @@ func TestHomeAssistantExternalService(t *testing.T) {
 		t.Errorf("an offline program's entity was removed: %v", c)
 	}
 
-	// Its description cleared: gone, as documented.
+	// Its description cleared: gone, as documented (carried as a removal
+	// until Home Assistant's next birth).
 	ext.publish("hapi/weather/description", true, "")
-	ha.next(haTopic, "uv reduced to its platform", func(m paho.Message) bool {
+	uvRemoved := func(m paho.Message) bool {
 		c := parseHAConfig(t, m.Payload()).Cmps["weather_uv"]
 		return len(c) == 1 && c["p"] == "sensor"
-	})
+	}
+	ha.next(haTopic, "uv reduced to its platform", uvRemoved)
+	ha.publish("homeassistant/status", false, "online")
+	ha.next(haTopic, "the removal at Home Assistant's birth", uvRemoved)
 	ha.next(haTopic, "the config without the weather service", hasComponent("weather_uv", false))
 }

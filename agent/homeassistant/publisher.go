@@ -59,7 +59,18 @@ const maxDrops = 2
 type published struct {
 	Topic      string            `json:"topic"`
 	Components map[string]string `json:"components"` // key: platform
+	// Removed are components removed since Home Assistant last announced
+	// itself (key: platform). Home Assistant removes a component of a
+	// device when a config carries it with its platform alone; one that
+	// was down when that config came, and reads only the retained config
+	// when it starts, would never learn of the removal. So the retained
+	// config carries them until Home Assistant's next birth.
+	Removed map[string]string `json:"removed,omitempty"`
 }
+
+// maxRemoved bounds the removals a config carries: the oldest beyond it
+// (by key) are let go.
+const maxRemoved = 64
 
 // Publisher keeps one host's device discovery config on the broker in
 // step with its description. Its methods may be called from any
@@ -77,6 +88,7 @@ type Publisher struct {
 	desc    *services.HostDescription
 	up      bool
 	force   bool // send even if unchanged: a connection or Home Assistant is new
+	birth   bool // Home Assistant announced itself since Run last looked
 	dropped bool // a connection ended since Run last looked
 
 	// Owned by Run.
@@ -179,7 +191,7 @@ func (p *Publisher) receive(m services.Message) {
 		if string(m.Payload) == "online" {
 			p.log.Info("Home Assistant is online; sending the device config again")
 			p.mu.Lock()
-			p.force = true
+			p.force, p.birth = true, true
 			p.mu.Unlock()
 			p.poke()
 		}
@@ -213,8 +225,8 @@ func (p *Publisher) Run(ctx context.Context) {
 
 func (p *Publisher) step() {
 	p.mu.Lock()
-	up, force, dropped, desc := p.up, p.force, p.dropped, p.desc
-	p.force, p.dropped = false, false
+	up, force, birth, dropped, desc := p.up, p.force, p.birth, p.dropped, p.desc
+	p.force, p.birth, p.dropped = false, false, false
 	p.mu.Unlock()
 	if dropped {
 		if p.awaiting != nil && !p.awaiting.clear {
@@ -249,37 +261,58 @@ func (p *Publisher) step() {
 		p.publish(p.st.Topic, nil)
 		p.st = published{}
 	}
-	var removed []string
-	for key := range p.st.Components {
+	next := published{Topic: p.topic, Components: map[string]string{}, Removed: maps.Clone(p.st.Removed)}
+	for key, c := range cfg.Components {
+		next.Components[key] = c.Platform
+		delete(next.Removed, key) // back again
+	}
+	for key, platform := range p.st.Components {
 		if _, ok := cfg.Components[key]; !ok {
-			removed = append(removed, key)
+			if next.Removed == nil {
+				next.Removed = map[string]string{}
+			}
+			next.Removed[key] = platform
 		}
 	}
-	slices.Sort(removed)
-	if len(removed) > 0 {
-		// Home Assistant removes a component of a device config that
-		// comes with its platform alone; later configs leave it out.
+	for len(next.Removed) > maxRemoved {
+		delete(next.Removed, slices.Min(slices.Collect(maps.Keys(next.Removed))))
+	}
+	if len(next.Removed) == 0 {
+		next.Removed = nil
+	}
+	withRemoved := func() ([]byte, error) {
 		tomb := cfg
 		tomb.Components = maps.Clone(cfg.Components)
-		for _, key := range removed {
-			tomb.Components[key] = Tombstone(p.st.Components[key])
+		for key, platform := range next.Removed {
+			tomb.Components[key] = Tombstone(platform)
 		}
-		if b, err := tomb.JSON(); err == nil {
-			p.log.Info("removing components from Home Assistant", "components", removed)
-			p.publish(p.topic, b)
+		return tomb.JSON()
+	}
+	if len(next.Removed) > 0 {
+		if payload, err = withRemoved(); err != nil {
+			p.log.Error("home assistant config", "err", err)
+			return
 		}
 	}
-	if force || len(removed) > 0 || !bytes.Equal(payload, p.last) {
+	if gone := len(next.Removed) - len(p.st.Removed); gone > 0 {
+		p.log.Info("removing components from Home Assistant", "components", slices.Sorted(maps.Keys(next.Removed)))
+	}
+	if force || !bytes.Equal(payload, p.last) {
 		if p.publish(p.topic, payload) {
 			p.last = payload
 			p.wait(&echoWait{payload: payload})
+			if birth && len(next.Removed) > 0 {
+				// Home Assistant is up and has now had every removal:
+				// the config goes back to what there is.
+				next.Removed = nil
+				if clean, err := cfg.JSON(); err == nil && p.publish(p.topic, clean) {
+					p.last = clean
+					p.wait(&echoWait{payload: clean})
+				}
+			}
 		}
 	}
-	next := published{Topic: p.topic, Components: map[string]string{}}
-	for key, c := range cfg.Components {
-		next.Components[key] = c.Platform
-	}
-	if next.Topic != p.st.Topic || !maps.Equal(next.Components, p.st.Components) {
+	if next.Topic != p.st.Topic || !maps.Equal(next.Components, p.st.Components) || !maps.Equal(next.Removed, p.st.Removed) {
 		p.st = next
 		p.save()
 	}

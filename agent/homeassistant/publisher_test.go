@@ -277,16 +277,39 @@ func TestPublisherFollowsDescription(t *testing.T) {
 	}
 	s.deliver(services.Message{Topic: "homeassistant/status", Payload: []byte("offline")})
 
-	// The pin removed: first with its platform alone, then left out.
+	// The pin removed while Home Assistant is down: the retained config
+	// carries it with its platform alone, which is how Home Assistant
+	// removes a component, until Home Assistant comes back.
 	h.p.Update(noLamp)
-	tomb := components(t, s.next(t).payload)
-	if lamp := tomb["gpio_lamp"]; len(lamp) != 1 || lamp["p"] != "switch" || len(tomb) != 11 {
-		t.Errorf("removal config: gpio_lamp %v among %d components", lamp, len(tomb))
+	removal := s.next(t)
+	tomb := components(t, removal.payload)
+	if lamp := tomb["gpio_lamp"]; !removal.retained || len(lamp) != 1 || lamp["p"] != "switch" || len(tomb) != 11 {
+		t.Errorf("removal config (retained %v): gpio_lamp %v among %d components", removal.retained, lamp, len(tomb))
 	}
-	if m := s.next(t); !bytes.Equal(m.payload, configOf(t, noLamp)) {
+	s.quiet(t, 50*time.Millisecond)
+	waitState(t, dir, func(st published) bool {
+		return st.Components["gpio_lamp"] == "" && len(st.Components) == 10 && st.Removed["gpio_lamp"] == "switch"
+	})
+	// A reading changes nothing: the removal stays in the config.
+	changed = noLamp
+	changed.Version += 2
+	h.p.Update(changed)
+	s.quiet(t, 50*time.Millisecond)
+
+	// Home Assistant back: the removal once more, then the config of
+	// what there is, and the removal is done with.
+	s.deliver(services.Message{Topic: "homeassistant/status", Payload: []byte("online")})
+	if m := s.next(t); !bytes.Equal(m.payload, removal.payload) {
+		t.Errorf("at Home Assistant's birth, published %s, want the removal config", m.payload)
+	}
+	if m := s.next(t); !bytes.Equal(m.payload, configOf(t, noLamp)) || !m.retained {
 		t.Errorf("after the removal, published %s", m.payload)
 	}
-	waitState(t, dir, func(st published) bool { return st.Components["gpio_lamp"] == "" && len(st.Components) == 10 })
+	waitState(t, dir, func(st published) bool { return len(st.Removed) == 0 && len(st.Components) == 10 })
+	s.deliver(services.Message{Topic: "homeassistant/status", Payload: []byte("online")})
+	if m := s.next(t); !bytes.Equal(m.payload, configOf(t, noLamp)) {
+		t.Errorf("at the next birth, published %s, want the config alone", m.payload)
+	}
 	if n := h.logs.count("did not deliver back"); n != 0 {
 		t.Errorf("%d warnings about a refusing broker from one that echoes", n)
 	}
@@ -305,7 +328,7 @@ func TestPublisherAcrossRestarts(t *testing.T) {
 			name:   "pin removed while stopped",
 			before: published{Topic: simpiTopic, Components: map[string]string{"gpio_lamp": "switch", "gpio_old": "binary_sensor"}},
 			cfg:    on,
-			want:   []string{simpiTopic + " +gpio_lamp:switch", simpiTopic + " -gpio_lamp"},
+			want:   []string{simpiTopic + " +gpio_lamp:switch"},
 		},
 		{
 			name:   "prefix changed",
@@ -359,6 +382,7 @@ func TestPublisherAcrossRestarts(t *testing.T) {
 				waitState(t, dir, func(st published) bool {
 					return st.Topic == simpiTopic && st.Components["gpio_old"] == "" && st.Components["gpio_lamp"] == ""
 				})
+				s.quiet(t, 50*time.Millisecond)
 				return
 			}
 			// Off: the device gone, the state file goes, and the next
@@ -395,7 +419,6 @@ func TestPublisherRefusingBroker(t *testing.T) {
 	h.logs.waitFor(t, "did not deliver back")
 	// It keeps trying on changes, without saying so again.
 	h.p.Update(withoutOutput(full, "gpio", "lamp"))
-	s.next(t)
 	s.next(t)
 	s.quiet(t, 100*time.Millisecond)
 	if n := h.logs.count("did not deliver back"); n != 1 {
