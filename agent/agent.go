@@ -136,7 +136,11 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 		// The version is picked up above the broker's copy once connected.
 		a.log.Error("state file unreadable; the description version continues above the one the broker holds", "err", err)
 	}
-	a.version, a.versionCeil = v, v
+	// A new run starts above every version the last one may have
+	// published, so a description changed across the restart never
+	// repeats a version a sweeper holds.
+	a.version, a.versionCeil = v+1, v
+	a.reserveVersion(a.version)
 	claims := services.NewClaims()
 	for i, bus := range cfg.Buses {
 		if errs := claims.EnableBus(fmt.Sprintf("buses[%d]", i), bus); errs != nil {
