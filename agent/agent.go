@@ -623,6 +623,9 @@ func (a *Agent) publishDescription() {
 		if err := sess.Publish(a.topic(discovery.SummaryTopic(a.cfg.Host)), 1, true, sb); err != nil {
 			a.log.Warn("publish summary", "err", err)
 		}
+		a.log.Debug("description published", "version", d.Version)
+	} else {
+		a.log.Debug("description not published until the session is back", "version", d.Version)
 	}
 	if p := a.hap.Load(); p != nil && a.cfg.HomeAssistant.Enabled {
 		p.Update(a.homeAssistantView(d))

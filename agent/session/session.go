@@ -6,6 +6,7 @@
 package session
 
 import (
+	"maps"
 	"net"
 	"syscall"
 
@@ -344,10 +345,7 @@ func (s *Session) connected() {
 	gen := s.conns.Add(1)
 	s.counts.connects.Add(1)
 	s.mu.Lock()
-	groups := map[*subscription][]string{}
-	for f, sub := range s.subs {
-		groups[sub] = append(groups[sub], f)
-	}
+	filters := slices.Sorted(maps.Keys(s.subs))
 	s.mu.Unlock()
 	// Connect returns on this rather than polling, so a command's first
 	// packet goes out as soon as the broker accepts it, and only once the
@@ -358,37 +356,29 @@ func (s *Session) connected() {
 	case s.connects <- struct{}{}:
 	default:
 	}
-	// Every SUBSCRIBE goes out at once and the SUBACKs are awaited
-	// together: one after another, an agent's fifteen took fifteen round
-	// trips, each a TCP retransmission timeout on a lossy link, before it
-	// could say online.
-	type pending struct {
-		sub     *subscription
-		filters []string
-		t       paho.Token
-	}
-	var sent []pending
-	for sub, filters := range groups {
-		sent = append(sent, pending{sub, filters, s.send(sub, filters)})
-	}
-	for _, p := range sent {
-		// A refusal (an ACL, a clustered broker electing a leader) is
-		// retried, backing off, for as long as this connection lasts.
-		err := s.await(p.t, p.filters)
-		for wait := renewRetry; err != nil; wait = min(2*wait, renewRetryMax) {
-			s.log.Error("mqtt resubscribe; retrying", "filters", p.filters, "err", err, "in", wait)
-			select {
-			case <-time.After(wait):
-			case <-s.done:
-				return
-			}
-			if s.conns.Load() != gen || !s.client.IsConnectionOpen() {
-				return // the next connection renews them
-			}
-			err = s.subscribe(p.sub, p.filters)
+	// Every filter goes in one SUBSCRIBE, answered by one SUBACK: one
+	// segment each way. One SUBSCRIBE per subscription, awaited together,
+	// was some twenty segments each way, and on a lossy link one of them
+	// was nearly always lost and waited out a retransmission timeout
+	// before the agent could say online. (The session routes messages
+	// itself, so filters need no packet of their own for their handler.)
+	// A refusal (an ACL, a clustered broker electing a leader) is retried
+	// for the refused filters, backing off, for as long as this
+	// connection lasts.
+	retry, err := s.renew(filters)
+	for wait := renewRetry; err != nil; wait = min(2*wait, renewRetryMax) {
+		s.log.Error("mqtt resubscribe; retrying", "filters", retry, "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-s.done:
+			return
 		}
+		if s.conns.Load() != gen || !s.client.IsConnectionOpen() {
+			return // the next connection renews them
+		}
+		retry, err = s.renew(retry)
 	}
-	s.log.Info("mqtt connected", "subscriptions", len(groups))
+	s.log.Info("mqtt connected", "subscriptions", len(filters))
 	if s.onConnect != nil {
 		s.onConnect()
 	}
@@ -460,7 +450,7 @@ func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 	if !s.client.IsConnectionOpen() {
 		return nil // connected() subscribes them
 	}
-	return s.subscribe(sub, filters)
+	return s.subscribe(filters)
 }
 
 // Resubscribe sends SUBSCRIBE for an existing filter again, without
@@ -468,32 +458,49 @@ func (s *Session) SubscribeAll(filters []string, h services.Handler) error {
 // flagged retained, which tells a retained message from a live one.
 func (s *Session) Resubscribe(filter string) error {
 	s.mu.Lock()
-	sub, ok := s.subs[filter]
+	_, ok := s.subs[filter]
 	s.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("resubscribe %s: not subscribed", filter)
 	}
 	go func() {
-		if err := s.subscribe(sub, []string{filter}); err != nil {
+		if err := s.subscribe([]string{filter}); err != nil {
 			s.log.Debug("mqtt resubscribe", "filter", filter, "err", err)
 		}
 	}()
 	return nil
 }
 
-// subscribe sends one SUBSCRIBE for all of a subscription's filters. One
+// subscribe sends one SUBSCRIBE for filters and waits for its SUBACK. One
 // packet, not one per filter: mochi-mqtt v2.7.9 stops delivering to a
 // client's later subscriptions once it holds a filter that starts with
 // '+', unless they came in the same packet (seen here; mosquitto is fine).
 // A filter the SUBACK refuses (0x80) is an error: paho reports it only in
 // the token's result, and a session that took it for granted would never
 // hear that filter's messages.
-func (s *Session) subscribe(sub *subscription, filters []string) error {
-	return s.await(s.send(sub, filters), filters)
+func (s *Session) subscribe(filters []string) error {
+	return s.await(s.send(filters), filters)
+}
+
+// renew subscribes filters in one SUBSCRIBE and returns those to try
+// again: the refused ones, or all of them when the broker did not answer.
+func (s *Session) renew(filters []string) ([]string, error) {
+	if len(filters) == 0 {
+		return nil, nil // a SUBSCRIBE must name a filter
+	}
+	err := s.await(s.send(filters), filters)
+	var r refusal
+	if errors.As(err, &r) {
+		return r.filters, err
+	}
+	if err != nil {
+		return filters, err
+	}
+	return nil, nil
 }
 
 // send sends one SUBSCRIBE without waiting for its SUBACK.
-func (s *Session) send(sub *subscription, filters []string) paho.Token {
+func (s *Session) send(filters []string) paho.Token {
 	m := make(map[string]byte, len(filters))
 	for _, f := range filters {
 		m[f] = subscribeQoS
@@ -532,10 +539,16 @@ func (s *Session) await(t paho.Token, filters []string) error {
 	}
 	if len(refused) > 0 {
 		slices.Sort(refused)
-		return fmt.Errorf("subscribe %v: %w", refused, errRefused)
+		return refusal{refused}
 	}
 	return nil
 }
+
+// refusal is a SUBACK refusing filters.
+type refusal struct{ filters []string }
+
+func (r refusal) Error() string { return fmt.Sprintf("subscribe %v: %v", r.filters, errRefused) }
+func (r refusal) Unwrap() error { return errRefused }
 
 // subscribeQoS is the QoS of every subscription: 0. The session is clean,
 // so a broker redelivers nothing across connections whatever the QoS, and
