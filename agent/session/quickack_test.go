@@ -167,6 +167,9 @@ func TestDialerKeepalive(t *testing.T) {
 			if probes < 3 {
 				t.Errorf("%d keepalive probes fit before the user timeout: a lost probe or two end a healthy idle connection", probes)
 			}
+			if idle > 5 {
+				t.Errorf("keepalive probes from %d s of silence: a broker that died with its reset lost goes unnoticed that long", idle)
+			}
 			if float64(idle+intvl*cnt) > userS {
 				t.Errorf("idle %d s + %d × %d s outlasts the user timeout %.1f s", idle, cnt, intvl, userS)
 			}

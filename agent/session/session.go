@@ -290,15 +290,20 @@ func New(cfg Options, log *slog.Logger) (*Session, error) {
 // With a user timeout set, Linux ends an idle connection as soon as it
 // has gone that long without hearing from the peer and a keepalive probe
 // is unanswered: the probes must start well before it, or a single lost
-// probe (or its ACK) ends a healthy connection. Probing from half the
-// timeout, every tenth of it (whole seconds, as the kernel counts), five
-// probes fit in (three at the shortest timeout): at 20% loss each way, 36%
-// of the probes go unanswered, and 0.6% of idle spells end with all five
-// lost, instead of 36%.
+// probe (or its ACK) ends a healthy connection. Probing after 5 s of
+// silence (half the timeout at most), every second, some fifteen probes
+// fit in (three at the shortest timeout): at 20% loss each way, 36% of the
+// probes go unanswered, and all fifteen practically never are.
+//
+// The probes are also what finds a broker that died while the agent had
+// nothing to say: its kernel answers the agent's connection with a reset,
+// which a lossy link can lose, and a probe to the closed port draws
+// another. With probes from 10 s of silence, the agents whose reset was
+// lost came back 7–11 s after a broker restart at 20% loss.
 func dialer(keepalive, connect time.Duration) *net.Dialer {
 	timeout := min(max(keepalive, 5*time.Second), 20*time.Second)
-	idle := (timeout / 2).Truncate(time.Second)
-	interval := max(timeout/10, time.Second).Truncate(time.Second)
+	idle := min(timeout/2, 5*time.Second).Truncate(time.Second)
+	interval := time.Second
 	return &net.Dialer{
 		Timeout: connect,
 		KeepAliveConfig: net.KeepAliveConfig{
