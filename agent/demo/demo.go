@@ -276,6 +276,12 @@ func tour(ctx context.Context, c *cluster.Client, out io.Writer) error {
 	}
 	ms := func(since time.Time) float64 { return float64(time.Since(since).Microseconds()) / 1000 }
 
+	// The watch is subscribed once the broker hands it the host's
+	// retained status: a set sent before then could move an input before
+	// anyone watched it.
+	if _, err := await("the watch on "+tourHost, func(ch cluster.Change) bool { return ch.Kind == "status" }); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\ntour of %s, over MQTT:\n", tourHost)
 	start, err := set(gpio.Name, "pump_drive", "1")
 	if err != nil {
