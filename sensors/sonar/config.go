@@ -56,7 +56,7 @@ type RangerConfig struct {
 
 // SimTarget maps a topic's value linearly to the simulated target's
 // distance: Low gives Near metres, High gives Far, values beyond are held
-// at the ends. Far beyond MaxRange lets the value take the target out of
+// at the ends; until the topic has a value, the target stands at Near. Far beyond MaxRange lets the value take the target out of
 // range. The value is a bare number ("42.5", a gpio or dac output) or a
 // reading's {"value":…}.
 type SimTarget struct {

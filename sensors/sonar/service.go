@@ -456,8 +456,17 @@ func (s *Service) read(c *channel) (func(), error) {
 		// The simulated air is the one the compensation reads, and the
 		// target where the followed value puts it.
 		sim.SetCelsius(air)
-		if v, ok := s.number(c.spec.SimTarget.Topic); ok {
-			sim.Follow(c.spec.SimTarget.metres(v))
+		if st := c.spec.SimTarget; st != (SimTarget{}) {
+			// Until the topic has said anything, the target stands at
+			// Near, as Low puts it: a lamp not heard yet is a lamp off.
+			// Left to wander, it could start where the topic's first
+			// value then puts it, and that first move would be within
+			// the deadband and never published.
+			v, ok := s.number(st.Topic)
+			if !ok {
+				v = st.Low
+			}
+			sim.Follow(st.metres(v))
 		}
 	}
 	k := c.spec.samples()
