@@ -177,9 +177,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	// A setup with a bad pin shows the service's error at that field.
-	p.do("open pi1's gpio setup",
-		chromedp.Click(chromedp.CSS(`article[data-host="pi1"] section[data-service="gpio"] button.setup`)),
-		visible(`#setup input[data-path="output[0].pin"]`))
+	clickUntil(p, "open pi1's gpio setup", `article[data-host="pi1"] section[data-service="gpio"] button.setup`,
+		`#setup input[data-path="output[0].pin"]`)
 	p.do("give output 0 pin 99 and apply",
 		chromedp.SetValue(chromedp.CSS(`#setup input[data-path="output[0].pin"]`), "99"),
 		chromedp.Click(chromedp.CSS(`#setup button[type="submit"]`)),
@@ -222,9 +221,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	// The host's estop button halts its services, and the page says so.
-	p.do("estop pi3",
-		chromedp.Click(chromedp.CSS(`article[data-host="pi3"] > header button.estop`)),
-		visible(`article[data-host="pi3"] section[data-service="gpio"] .badge.halted`))
+	clickUntil(p, "estop pi3", `article[data-host="pi3"] > header button.estop`,
+		`article[data-host="pi3"] section[data-service="gpio"] .badge.halted`)
 
 	measureLatency(t, p, brokerURL)
 
@@ -356,20 +354,26 @@ func screenshots(t *testing.T, p *page, dir string) {
 // openSetup opens the setup form of a service.
 func openSetup(p *page, host, service string) {
 	p.t.Helper()
-	button := `article[data-host="` + host + `"] section[data-service="` + service + `"] button.setup`
-	// A click lands where the button was: when the host's card is drawn
-	// again at that moment (a description arriving, as the setup applied
-	// just before sends), it hits nothing. Such a click is lost, not
-	// refused, so it is made again.
+	clickUntil(p, "open "+host+"/"+service+"'s setup",
+		`article[data-host="`+host+`"] section[data-service="`+service+`"] button.setup`, `#setup #setup-fields .field`)
+}
+
+// clickUntil clicks button until shown is visible. A click lands where
+// the button was: when the card is drawn again at that moment (a
+// description arriving, as a setup applied just before sends), it hits
+// nothing. Such a click is lost, not refused, so it is made again; what
+// the tests click this way (opening a form, an estop) may be repeated.
+func clickUntil(p *page, what, button, shown string) {
+	p.t.Helper()
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
-		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(button)), visible(`#setup #setup-fields .field`))
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(button)), visible(shown))
 		cancel()
 		if err == nil {
 			return
 		}
 		if attempt == 4 {
-			p.t.Fatalf("open %s/%s's setup: %v", host, service, err)
+			p.t.Fatalf("%s: %v", what, err)
 		}
 	}
 }
