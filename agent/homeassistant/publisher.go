@@ -294,7 +294,7 @@ func (p *Publisher) step() {
 			return
 		}
 	}
-	if gone := len(next.Removed) - len(p.st.Removed); gone > 0 {
+	if len(next.Removed) > len(p.st.Removed) {
 		p.log.Info("removing components from Home Assistant", "components", slices.Sorted(maps.Keys(next.Removed)))
 	}
 	if force || !bytes.Equal(payload, p.last) {
